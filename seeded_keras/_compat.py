@@ -1,0 +1,96 @@
+"""The one place that touches private hooks of scikit-learn and TensorFlow.
+
+A version change of either library should be a change to this file only.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.validation import _check_method_params  # noqa: F401
+
+# --------------------------------------------------------------------------
+# TensorFlow op determinism, reference-counted across concurrent fits
+# --------------------------------------------------------------------------
+_det_lock = threading.Lock()
+_det_state = {"active": 0, "was_enabled": False}
+
+
+def _tf_config():
+    from tensorflow.python.framework import config
+
+    return config
+
+
+def op_determinism_enabled() -> bool:
+    """Whether TensorFlow's op-determinism flag is on."""
+    return bool(_tf_config().is_op_determinism_enabled())
+
+
+@contextmanager
+def op_determinism() -> Iterator[None]:
+    """Keep TF op determinism on while any seeded fit runs; restore it after.
+
+    The flag is process-global, so it is reference-counted: the first fit to
+    enter turns it on (remembering whether it already was), the last fit to
+    leave puts it back.  Two fits in two threads never switch it off under
+    each other.
+    """
+    config = _tf_config()
+    with _det_lock:
+        if _det_state["active"] == 0:
+            _det_state["was_enabled"] = bool(config.is_op_determinism_enabled())
+            if not _det_state["was_enabled"]:
+                config.enable_op_determinism()
+        _det_state["active"] += 1
+    try:
+        yield
+    finally:
+        with _det_lock:
+            _det_state["active"] -= 1
+            if _det_state["active"] == 0 and not _det_state["was_enabled"]:
+                config.disable_op_determinism()
+
+
+def tf_global_seed():
+    """TensorFlow's global seed (None when unset); read-only."""
+    from tensorflow.python.eager import context
+
+    return context.global_seed()
+
+
+# --------------------------------------------------------------------------
+# scikit-learn search internals
+# --------------------------------------------------------------------------
+def base_format_results(search, candidate_params, n_splits, out, more_results):
+    """scikit-learn's ``BaseSearchCV._format_results``."""
+    return GridSearchCV._format_results(
+        search, candidate_params, n_splits, out, more_results
+    )
+
+
+@contextmanager
+def search_with(search, **overrides) -> Iterator[None]:
+    """Run ``BaseSearchCV.fit`` with some constructor parameters replaced.
+
+    ``BaseSearchCV.fit`` reads ``self.estimator`` and ``self.cv`` directly and
+    has no hook for handing it a prepared estimator or an already-frozen list
+    of splits.  The originals are restored when the block exits, so
+    ``get_params()`` and ``clone`` are unaffected after ``fit``.
+    """
+    saved = {k: getattr(search, k) for k in overrides}
+    try:
+        for k, v in overrides.items():
+            setattr(search, k, v)
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(search, k, v)

@@ -1,0 +1,57 @@
+"""A small, sensible default Keras model: a multilayer perceptron for regression."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+def mlp(
+    meta: dict[str, Any],
+    compile_kwargs: dict[str, Any],
+    hidden_layer_sizes: Sequence[int] = (16,),
+    activation: str = "relu",
+    dropout: float = 0.0,
+):
+    """Build and compile a multilayer perceptron for regression.
+
+    Used when :class:`~seeded_keras.SeededKerasRegressor` is given no
+    ``model``, and by the ``seeded-keras`` command.  Every layer is built
+    from the arguments, so they can be gridded as ``model__hidden_layer_sizes``
+    and so on; the optimizer, loss and learning rate come from the
+    estimator's routed ``optimizer``/``loss`` parameters via ``compile_kwargs``.
+
+    Parameters
+    ----------
+    meta : dict
+        scikeras' fit metadata (``n_features_in_``, ``n_outputs_expected_``).
+    compile_kwargs : dict
+        Arguments for ``Model.compile`` prepared by scikeras.
+    hidden_layer_sizes : sequence of int, default=(16,)
+        Units of each hidden layer.
+    activation : str, default="relu"
+        Activation of the hidden layers.
+    dropout : float, default=0.0
+        Dropout rate after each hidden layer (0 disables dropout).
+
+    Returns
+    -------
+    keras.Model
+        A compiled ``keras.Sequential`` model.
+
+    Examples
+    --------
+    >>> from seeded_keras import SeededKerasRegressor
+    >>> est = SeededKerasRegressor(model__hidden_layer_sizes=(8, 8), epochs=2)
+    """
+    import keras
+
+    n_outputs = meta.get("n_outputs_expected_") or 1
+    layers: list[Any] = [keras.Input(shape=(meta["n_features_in_"],))]
+    for units in hidden_layer_sizes:
+        layers.append(keras.layers.Dense(int(units), activation=activation))
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout))
+    layers.append(keras.layers.Dense(n_outputs))
+    model = keras.Sequential(layers)
+    model.compile(**compile_kwargs)
+    return model
