@@ -23,7 +23,7 @@ def mlp(
     Parameters
     ----------
     meta : dict
-        scikeras' fit metadata (``n_features_in_``, ``n_outputs_expected_``).
+        scikeras' fit metadata (``n_features_in_``, ``n_outputs_``).
     compile_kwargs : dict
         Arguments for ``Model.compile`` prepared by scikeras.
     hidden_layer_sizes : sequence of int, default=(16,)
@@ -45,7 +45,7 @@ def mlp(
     """
     import keras
 
-    n_outputs = meta.get("n_outputs_expected_") or 1
+    n_outputs = meta.get("n_outputs_") or 1  # columns of y
     layers: list[Any] = [keras.Input(shape=(meta["n_features_in_"],))]
     for units in hidden_layer_sizes:
         layers.append(keras.layers.Dense(int(units), activation=activation))

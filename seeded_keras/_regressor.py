@@ -60,7 +60,7 @@ def _init_params(obj) -> tuple[set[str], bool]:
     return names, takes_kwargs
 
 
-def check_xy(X, y, estimator_name: str):
+def check_xy(X, y, estimator_name: str, check_X: bool = True):
     """Validate training data the way every seeded_keras path does.
 
     Parameters
@@ -69,6 +69,9 @@ def check_xy(X, y, estimator_name: str):
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
     estimator_name : str
         Used in error messages.
+    check_X : bool, default=True
+        False checks only ``y`` and the lengths (X may be transformed later,
+        e.g. by a Pipeline).
 
     Returns
     -------
@@ -88,7 +91,7 @@ def check_xy(X, y, estimator_name: str):
         raise ValueError(
             f"{estimator_name} requires y to be passed, but the target y is None."
         )
-    for name, a in (("X", X), ("y", y)):
+    for name, a in (("X", X), ("y", y)) if check_X else (("y", y),):
         arr = a if hasattr(a, "dtype") and not hasattr(a, "columns") else None
         if arr is None:
             arr = np.asarray(a.values if hasattr(a, "columns") else a, dtype=object)
@@ -106,8 +109,9 @@ def check_xy(X, y, estimator_name: str):
             f"y must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); got an "
             f"array with {y_arr.ndim} dimensions."
         )
-    X = check_array(X, dtype="numeric", ensure_all_finite=True, input_name="X",
-                    estimator=estimator_name)
+    if check_X:
+        X = check_array(X, dtype="numeric", ensure_all_finite=True,
+                        input_name="X", estimator=estimator_name)
     y = check_array(y, dtype="numeric", ensure_2d=False, ensure_all_finite=True,
                     input_name="y", estimator=estimator_name)
     check_consistent_length(X, y)
@@ -383,25 +387,49 @@ class SeededKerasRegressor(KerasRegressor):
         ValueError, TypeError
             On bad input or parameters, before any training.
         """
-        name = type(self).__name__
-        check_xy(X, y, name)  # string/ndim checks with our wording first
+        X, y, sample_weight = self._seed_fit(X, y, sample_weight, reset=True)
+        with _compat.op_determinism():
+            super().fit(X, y, sample_weight=sample_weight, **kwargs)
+        return self
+
+    def partial_fit(self, X, y, sample_weight=None, **kwargs):
+        """Train one more epoch, seeded like :meth:`fit`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+        **kwargs : dict
+            Extra arguments to ``keras.Model.fit``.
+
+        Returns
+        -------
+        self : SeededKerasRegressor
+        """
+        first = not self.initialized_
+        X, y, sample_weight = self._seed_fit(X, y, sample_weight, reset=first)
+        with _compat.op_determinism():
+            super().partial_fit(X, y, sample_weight=sample_weight, **kwargs)
+        return self
+
+    def _seed_fit(self, X, y, sample_weight, reset):
+        """Validate everything, then derive this fit's seed (no training)."""
+        check_xy(X, y, type(self).__name__)  # our wording for strings/ndim
         X, y = validate_data(
-            self, X, y, reset=True, dtype="numeric", multi_output=True,
+            self, X, y, reset=reset, dtype="numeric", multi_output=True,
             y_numeric=True, ensure_all_finite=True,
         )
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
         self._validation_split = self._validate_fit_params(len(X))
-
         self.random_state_ = _seeding.resolve_random_state(self.random_state)
         self.fingerprint_ = _seeding.fingerprint(X, y, sample_weight)
         self.seed_ = _seeding.derive_seed(
             self.random_state_, self.fingerprint_, self.repeat
         )
         _threads.warn_if_threads_unpinned()
-        with _compat.op_determinism():
-            super().fit(X, y, sample_weight=sample_weight, **kwargs)
-        return self
+        return X, y, sample_weight
 
     def _initialize(self, X, y=None):
         # scikeras' own random_state handling seeds process-global state
@@ -474,8 +502,8 @@ class SeededKerasRegressor(KerasRegressor):
         order_rng = _seeding.stream(self.seed_, _seeding.DATA_ORDER)
         orders = [
             order_rng.permutation(n_tr) if shuffle else np.arange(n_tr)
-            for _ in range(epochs)
-        ]
+            for _ in range(initial_epoch + epochs)
+        ][initial_epoch:]
         lengths = [batch_size] * (n_tr // batch_size)
         if n_tr % batch_size:
             lengths.append(n_tr % batch_size)

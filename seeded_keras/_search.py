@@ -1,0 +1,453 @@
+"""ReconciledSearchCV: GridSearchCV on frozen folds, shared seeds and settings."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import clone, is_classifier
+from sklearn.model_selection import GridSearchCV, ParameterGrid, check_cv
+from sklearn.utils.validation import check_is_fitted
+
+from . import _compat, _seeding
+from ._regressor import SeededKerasRegressor, _did_you_mean, check_xy
+
+__all__ = ["ReconciledSearchCV"]
+
+MSE_SCORER = "neg_mean_squared_error"
+
+
+class FrozenSplits:
+    """A CV splitter that replays one materialised list of (train, test) pairs.
+
+    Parameters
+    ----------
+    splits : list of (ndarray, ndarray)
+        Train and test indices of each fold.
+    """
+
+    def __init__(self, splits):
+        self.splits = splits
+
+    def split(self, X=None, y=None, groups=None):
+        """Yield the frozen (train, test) index pairs."""
+        yield from self.splits
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Number of frozen folds."""
+        return len(self.splits)
+
+
+def seeded_paths(estimator) -> list[str]:
+    """Parameter prefixes ('' or 'step__') of every SeededKerasRegressor inside."""
+    paths = [""] if isinstance(estimator, SeededKerasRegressor) else []
+    if hasattr(estimator, "get_params"):
+        for key, value in estimator.get_params(deep=True).items():
+            if isinstance(value, SeededKerasRegressor):
+                paths.append(key + "__")
+    return paths
+
+
+def mse_scorer_name(scoring):
+    """Name under which a search scored neg_mean_squared_error, else None."""
+    if scoring == MSE_SCORER:
+        return "score"
+    if isinstance(scoring, (list, tuple, set)) and MSE_SCORER in scoring:
+        return MSE_SCORER
+    if isinstance(scoring, dict):
+        for name, value in scoring.items():
+            if value == MSE_SCORER:
+                return name
+    return None
+
+
+def _mean(values):
+    if isinstance(values[0], dict):
+        return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
+    return float(np.mean(values))
+
+
+class ReconciledSearchCV(GridSearchCV):
+    """GridSearchCV whose every fit can be reproduced by a plain manual loop.
+
+    A drop-in for :class:`sklearn.model_selection.GridSearchCV`: same
+    parameters, attributes and methods.  In addition it
+
+    * freezes the CV folds once per ``fit`` into ``splits_`` (a shuffling
+      splitter is drawn once; a one-shot iterator is read once) and hands that
+      list to every candidate, repeat and path;
+    * gives every :class:`SeededKerasRegressor` in the estimator the same
+      ``random_state`` base, so each fit's seed depends only on its training
+      rows and its repeat -- candidates share seeds fold by fold;
+    * fits each (candidate, fold) ``n_seeds`` times (``repeat`` = 0 ..
+      ``n_seeds - 1``) and reports each seed's score;
+    * replays the same fits as plain Python (:meth:`manual_loop`) and
+      compares both paths fit by fit (:meth:`reconcile`).
+
+    Settings other than the grid's (optimizer, loss, epochs, batch size,
+    callbacks, ``validation_fraction``) come from ``estimator`` unchanged, so
+    they are the same for every candidate and path.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        Typically a :class:`SeededKerasRegressor` or a Pipeline ending in one;
+        any scikit-learn estimator works as in GridSearchCV.
+    param_grid : dict or list of dicts
+        Names are checked before any training ("did you mean ...").
+    scoring : str, callable, list, tuple, dict or None, default=None
+        As in GridSearchCV.  :meth:`reconcile` compares MSE, so it needs
+        ``"neg_mean_squared_error"`` among the scorers; with it,
+        ``cv_results_`` also gains ``mean_test_mse`` (positive),
+        ``std_fold_mse`` and ``std_seed_mse``.
+    n_jobs : int or None, default=None
+        Works with joblib's loky, threading and dask backends, with results
+        bitwise identical to ``n_jobs=1``.
+    refit : bool, str or callable, default=True
+    cv : int, cross-validation generator or iterable, default=None
+    verbose : int, default=0
+    pre_dispatch : int or str, default="2*n_jobs"
+    error_score : "raise" or numeric, default="raise"
+        Unlike GridSearchCV (``np.nan``), a failing fit stops the search by
+        default: a silent NaN hides bugs.  Pass ``np.nan`` to go on; failures
+        are then kept in ``fit_failures_`` and marked in the reconciliation
+        report.
+    return_train_score : bool, default=False
+    random_state : int, RandomState or None, default=None
+        Base seed of every SeededKerasRegressor fit.  ``None`` keeps each
+        estimator's own ``random_state``; where that is ``None`` too, one base
+        is drawn per ``fit`` (recorded in ``random_state_``) so the paths
+        still agree.
+    n_seeds : int, default=1
+        Fits per (candidate, fold), with ``repeat`` = 0 .. ``n_seeds - 1``.
+        The fold score is the mean over seeds.
+
+    Attributes
+    ----------
+    splits_ : list of (ndarray, ndarray)
+        The folds every path used.
+    random_state_ : int or None
+        Base seed given to the SeededKerasRegressors (None when there is none).
+    base_estimator_ : estimator
+        The unfitted estimator every fit was cloned from (``estimator`` with
+        the seed base set).
+    fit_failures_ : list of dict
+        ``candidate``, ``split``, ``repeat`` and ``message`` of each failed fit.
+    cv_results_ : dict of ndarray
+        As in GridSearchCV plus ``split{i}_seed{j}_test_<name>`` columns and,
+        with an MSE scorer, ``mean_test_mse``, ``std_fold_mse`` (spread of the
+        seed-averaged MSE across folds) and ``std_seed_mse`` (spread of the
+        fold-averaged MSE across seeds).
+    best_estimator_, best_params_, best_score_, best_index_, scorer_, \
+n_splits_, refit_time_, multimetric_
+        As in GridSearchCV.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from seeded_keras import ReconciledSearchCV, SeededKerasRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> search = ReconciledSearchCV(
+    ...     SeededKerasRegressor(epochs=2, optimizer="adam"),
+    ...     {"optimizer__learning_rate": [0.01, 0.1]},
+    ...     scoring="neg_mean_squared_error", cv=2, random_state=0,
+    ... ).fit(X[:100], y[:100])
+    >>> report = search.reconcile(X[:100], y[:100])
+    >>> report.max_abs_diff
+    0.0
+    """
+
+    _parameter_constraints: dict = {
+        **GridSearchCV._parameter_constraints,
+        "random_state": ["random_state"],
+        "n_seeds": [_compat.Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        param_grid,
+        *,
+        scoring=None,
+        n_jobs=None,
+        refit=True,
+        cv=None,
+        verbose=0,
+        pre_dispatch="2*n_jobs",
+        error_score="raise",
+        return_train_score=False,
+        random_state=None,
+        n_seeds=1,
+    ):
+        super().__init__(
+            estimator,
+            param_grid,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            error_score=error_score,
+            return_train_score=return_train_score,
+        )
+        self.random_state = random_state
+        self.n_seeds = n_seeds
+
+    # ----------------------------------------------------------- preparation
+    def _prepare_estimator(self):
+        """Clone ``estimator`` with one seed base for every seeded regressor."""
+        estimator = clone(self.estimator)
+        paths = seeded_paths(estimator)
+        if self.n_seeds > 1 and not paths:
+            raise ValueError(
+                f"n_seeds={self.n_seeds} needs a SeededKerasRegressor in the "
+                f"estimator (its `repeat` parameter selects the seed); "
+                f"{type(estimator).__name__} has none."
+            )
+        base = None
+        if paths:
+            if self.random_state is not None:
+                base = _seeding.resolve_random_state(self.random_state)
+                estimator.set_params(**{p + "random_state": base for p in paths})
+            else:
+                unset = [
+                    p for p in paths
+                    if estimator.get_params()[p + "random_state"] is None
+                ]
+                base = _seeding.resolve_random_state(None)
+                estimator.set_params(**{p + "random_state": base for p in unset})
+                given = [estimator.get_params()[p + "random_state"] for p in paths]
+                base = given[0] if len(set(map(repr, given))) == 1 else None
+        self._warn_uncontrolled(estimator, paths)
+        return estimator, paths, base
+
+    @staticmethod
+    def _warn_uncontrolled(estimator, paths) -> None:
+        params = estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
+        items = [("", estimator)] + [(k + "__", v) for k, v in params.items()]
+        for prefix, obj in items:
+            if prefix in paths or not hasattr(obj, "get_params"):
+                continue
+            name = prefix.rstrip("_") or "estimator"
+            if type(obj).__module__.startswith("scikeras"):
+                warnings.warn(
+                    f"{type(obj).__name__} at '{name}' seeds process-global "
+                    "random state (and not at all without random_state): the "
+                    "search and the manual loop may disagree, and results vary "
+                    "under threads. Use seeded_keras.SeededKerasRegressor.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+            elif obj.get_params(deep=False).get("random_state", 0) is None:
+                warnings.warn(
+                    f"'{name}' has random_state=None, so its fits are not "
+                    "reproducible and the search and the manual loop may "
+                    "disagree. Set its random_state.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+
+    def _check_grid_names(self, estimator) -> None:
+        """Fail before training on grid names the estimator would not accept."""
+        grids = ParameterGrid(self.param_grid).param_grid
+        valid = sorted(estimator.get_params(deep=True))
+        for grid in grids:
+            for key, values in grid.items():
+                probe = clone(estimator)
+                try:
+                    probe.set_params(**{key: list(values)[0]})
+                except ValueError:
+                    raise ValueError(
+                        f"Unknown parameter '{key}' in param_grid"
+                        f"{_did_you_mean(key, valid)} Valid parameters: "
+                        f"{', '.join(valid)}."
+                    ) from None
+                for path in seeded_paths(probe):
+                    net = probe if not path else probe.get_params()[path[:-2]]
+                    try:
+                        net._check_routed_params()
+                    except ValueError as err:
+                        raise ValueError(f"In param_grid ('{key}'): {err}") from None
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, X, y=None, **params):
+        """Run the search on frozen folds; see GridSearchCV.fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        **params : dict
+            Passed to the estimator's ``fit``, the scorer and the splitter
+            (``groups``), as in GridSearchCV.
+
+        Returns
+        -------
+        self : ReconciledSearchCV
+        """
+        _compat.validate_parameter_constraints(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            caller_name=type(self).__name__,
+        )
+        estimator, paths, base = self._prepare_estimator()
+        self._check_grid_names(estimator)
+        if paths:
+            # Every X/y problem is reported once, here, before any fit.  In
+            # front of a Pipeline's transformers only y and lengths are ours.
+            check_xy(X, y, type(self).__name__, check_X=paths == [""])
+        self._repeat_keys = [p + "repeat" for p in paths]
+        self.random_state_ = base
+        self.base_estimator_ = estimator
+        self.fit_failures_ = []
+        cv = check_cv(self.cv, y, classifier=is_classifier(estimator))
+        self.splits_ = [
+            (np.asarray(train), np.asarray(test))
+            for train, test in cv.split(X, y, params.get("groups"))
+        ]
+        with _compat.search_with(
+            self, estimator=estimator, cv=FrozenSplits(self.splits_)
+        ):
+            super().fit(X, y, **params)
+        return self
+
+    def repeat_params(self, repeat: int) -> dict:
+        """The parameters that select seed ``repeat`` (empty when n_seeds=1)."""
+        if self.n_seeds == 1:
+            return {}
+        return {key: repeat for key in self._repeat_keys}
+
+    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+        candidates = [
+            {**params, **self.repeat_params(j)}
+            for params in ParameterGrid(self.param_grid)
+            for j in range(self.n_seeds)
+        ]
+        kwargs = {} if callback_ctx is None else {"callback_ctx": callback_ctx}
+        evaluate_candidates(candidates, **kwargs)
+
+    def _format_results(self, candidate_params, n_splits, out, more_results=None):
+        S, K = self.n_seeds, n_splits
+        C = len(candidate_params) // S
+
+        def fit_of(c, i, j):  # out is ordered by (candidate, repeat), then fold
+            return out[(c * S + j) * K + i]
+
+        if S == 1:
+            params, merged = candidate_params, out
+        else:
+            params = [
+                {k: v for k, v in candidate_params[c * S].items()
+                 if k not in self._repeat_keys}
+                for c in range(C)
+            ]
+            merged = []
+            for c in range(C):
+                for i in range(K):
+                    fits = [fit_of(c, i, j) for j in range(S)]
+                    m = dict(fits[0])
+                    for key in ("test_scores", "train_scores"):
+                        if key in m:
+                            m[key] = _mean([f[key] for f in fits])
+                    for key in ("fit_time", "score_time"):
+                        if key in m:
+                            m[key] = float(np.mean([f[key] for f in fits]))
+                    errors = [f["fit_error"] for f in fits if f.get("fit_error")]
+                    m["fit_error"] = "\n".join(errors) if errors else None
+                    merged.append(m)
+        results = _compat.base_format_results(self, params, K, merged, more_results)
+
+        self.fit_failures_ = [
+            {"candidate": c, "split": i, "repeat": j,
+             "message": fit_of(c, i, j)["fit_error"]}
+            for c in range(C) for i in range(K) for j in range(S)
+            if fit_of(c, i, j).get("fit_error")
+        ]
+        for kind in ("test", "train"):
+            key = f"{kind}_scores"
+            if key not in out[0]:
+                continue
+            for c in range(C):
+                for i in range(K):
+                    for j in range(S):
+                        score = fit_of(c, i, j)[key]
+                        items = score.items() if isinstance(score, dict) else [("score", score)]
+                        for name, value in items:
+                            col = f"split{i}_seed{j}_{kind}_{name}"
+                            results.setdefault(col, np.full(C, np.nan))[c] = value
+
+        name = mse_scorer_name(self.scoring)
+        if name is not None:
+            mse = -np.array([[[results[f"split{i}_seed{j}_test_{name}"][c]
+                               for j in range(S)] for i in range(K)] for c in range(C)])
+            results["mean_test_mse"] = mse.mean(axis=(1, 2))
+            results["std_fold_mse"] = mse.mean(axis=2).std(axis=1)
+            results["std_seed_mse"] = mse.mean(axis=1).std(axis=1)
+        return results
+
+    # --------------------------------------------------- the independent path
+    def manual_loop(self, X, y):
+        """Replay every fit of the search as plain Python.
+
+        For each candidate, fold of ``splits_`` and repeat: clone, set_params,
+        fit on the train rows, predict the test rows, scikit-learn's
+        ``mean_squared_error``.  No GridSearchCV machinery is involved.
+
+        Parameters
+        ----------
+        X, y : array-like
+            The data the search was fitted on.
+
+        Returns
+        -------
+        dict of ndarray
+            The same columns as ``cv_results_`` for the MSE scorer
+            (``params``, ``split{i}_seed{j}_test_score``,
+            ``split{i}_test_score``, ``mean_test_score``, ``std_test_score``,
+            ``rank_test_score``, ``mean_test_mse``, ``std_fold_mse``,
+            ``std_seed_mse``) plus ``fits``: one record per fit with its
+            ``seed`` and ``n_epochs``.
+        """
+        from ._manual import manual_loop, tabulate
+
+        check_is_fitted(self, "splits_")
+        fits = manual_loop(
+            self.base_estimator_, self.cv_results_["params"], self.splits_,
+            self.n_seeds, self.repeat_params, X, y,
+        )
+        return tabulate(fits, self.cv_results_["params"], len(self.splits_),
+                        self.n_seeds)
+
+    def reconcile(self, X, y):
+        """Compare this search with :meth:`manual_loop`, fit by fit.
+
+        Parameters
+        ----------
+        X, y : array-like
+            The data the search was fitted on.
+
+        Returns
+        -------
+        ReconciliationReport
+            One row per candidate x fold x repeat with both paths' MSE.
+
+        Raises
+        ------
+        ValueError
+            When the search was not scored with ``"neg_mean_squared_error"``.
+        """
+        from ._report import ReconciliationReport
+
+        check_is_fitted(self, "splits_")
+        name = mse_scorer_name(self.scoring)
+        if name is None:
+            raise ValueError(
+                f"reconcile compares mean squared errors, but this search was "
+                f"scored with scoring={self.scoring!r}. Pass "
+                f"scoring='{MSE_SCORER}' (or include it in a list or dict of "
+                "scorers)."
+            )
+        manual = self.manual_loop(X, y)
+        return ReconciliationReport.from_paths(self, name, manual)

@@ -1,0 +1,44 @@
+"""Shared fixtures: tiny data, few epochs, TensorFlow quiet."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from sklearn.datasets import load_diabetes  # noqa: E402
+
+import seeded_keras  # noqa: E402,F401  (pins TF threads before TF starts)
+
+
+@pytest.fixture(scope="session")
+def diabetes():
+    """A small slice of scikit-learn's bundled diabetes data (no network)."""
+    X, y = load_diabetes(return_X_y=True)
+    return X[:160], y[:160]
+
+
+def small_net(**params):
+    """A tiny, quick SeededKerasRegressor for tests."""
+    from seeded_keras import SeededKerasRegressor
+
+    defaults = dict(
+        random_state=0,
+        epochs=2,
+        batch_size=32,
+        optimizer="adam",
+        optimizer__learning_rate=0.05,
+        model__hidden_layer_sizes=(8,),
+    )
+    defaults.update(params)
+    return SeededKerasRegressor(**defaults)
+
+
+@pytest.fixture
+def make_net():
+    return small_net
+
+
+def bits(a) -> str:
+    """Hex of the raw bytes: equality of this is bitwise equality."""
+    return np.ascontiguousarray(a).tobytes().hex()
