@@ -12,11 +12,17 @@ _pin()
 
 from ._models import mlp  # noqa: E402
 from ._regressor import SeededKerasRegressor  # noqa: E402
+from ._report import ReconciliationError, ReconciliationReport  # noqa: E402
+from ._search import FrozenSplits, ReconciledSearchCV  # noqa: E402
 from ._seeding import derive_seed, fingerprint  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FrozenSplits",
+    "ReconciledSearchCV",
+    "ReconciliationError",
+    "ReconciliationReport",
     "SeededKerasRegressor",
     "derive_seed",
     "fingerprint",

@@ -319,14 +319,13 @@ n_splits_, refit_time_, multimetric_
             return {}
         return {key: repeat for key in self._repeat_keys}
 
-    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+    def _run_search(self, evaluate_candidates):
         candidates = [
             {**params, **self.repeat_params(j)}
             for params in ParameterGrid(self.param_grid)
             for j in range(self.n_seeds)
         ]
-        kwargs = {} if callback_ctx is None else {"callback_ctx": callback_ctx}
-        evaluate_candidates(candidates, **kwargs)
+        evaluate_candidates(candidates)
 
     def _format_results(self, candidate_params, n_splits, out, more_results=None):
         S, K = self.n_seeds, n_splits

@@ -1,0 +1,94 @@
+"""The manual loop: the independent witness, in plain Python.
+
+It shares nothing with GridSearchCV's machinery -- no _fit_and_score, no
+scorer objects, no joblib -- only the frozen folds, the candidates and the
+unfitted estimator the search cloned its fits from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.metrics import mean_squared_error
+from sklearn.utils import _safe_indexing
+
+
+def manual_loop(estimator, candidates, splits, n_seeds, repeat_params, X, y):
+    """Fit every (candidate, fold, repeat) and score it with float64 MSE.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Unfitted; cloned for every fit.
+    candidates : list of dict
+        Parameters of each candidate.
+    splits : list of (ndarray, ndarray)
+        Train and test indices of each fold.
+    n_seeds : int
+        Repeats per (candidate, fold).
+    repeat_params : callable
+        ``repeat_params(j)`` gives the parameters that select repeat ``j``.
+    X, y : array-like
+
+    Returns
+    -------
+    list of dict
+        One record per fit: ``candidate``, ``split``, ``repeat``, ``mse``,
+        ``seed`` and ``n_epochs`` (None for estimators without them).
+    """
+    fits = []
+    for c, params in enumerate(candidates):
+        for i, (train, test) in enumerate(splits):
+            for j in range(n_seeds):
+                est = clone(estimator).set_params(**params, **repeat_params(j))
+                est.fit(_safe_indexing(X, train), _safe_indexing(y, train))
+                y_pred = est.predict(_safe_indexing(X, test))
+                mse = mean_squared_error(_safe_indexing(y, test), y_pred)
+                net = est[-1] if hasattr(est, "steps") else est
+                fits.append({
+                    "candidate": c, "split": i, "repeat": j, "mse": float(mse),
+                    "seed": getattr(net, "seed_", None),
+                    "n_epochs": getattr(net, "n_epochs_", None),
+                })
+    return fits
+
+
+def tabulate(fits, candidates, n_splits, n_seeds):
+    """Arrange fit records in the columns of ``cv_results_`` (MSE scorer).
+
+    Parameters
+    ----------
+    fits : list of dict
+        Records from :func:`manual_loop`.
+    candidates : list of dict
+    n_splits, n_seeds : int
+
+    Returns
+    -------
+    dict
+        ``params``, ``split{i}_seed{j}_test_score``, ``split{i}_test_score``,
+        ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
+        ``mean_test_mse``, ``std_fold_mse``, ``std_seed_mse`` and ``fits``.
+    """
+    C = len(candidates)
+    mse = np.full((C, n_splits, n_seeds), np.nan)
+    for f in fits:
+        mse[f["candidate"], f["split"], f["repeat"]] = f["mse"]
+    results: dict = {"params": list(candidates)}
+    for i in range(n_splits):
+        for j in range(n_seeds):
+            results[f"split{i}_seed{j}_test_score"] = -mse[:, i, j]
+    fold = -mse.mean(axis=2)
+    for i in range(n_splits):
+        results[f"split{i}_test_score"] = fold[:, i]
+    results["mean_test_score"] = fold.mean(axis=1)
+    results["std_test_score"] = fold.std(axis=1)
+    order = np.argsort(-results["mean_test_score"], kind="stable")
+    rank = np.empty(C, dtype=np.int32)
+    rank[order] = np.arange(1, C + 1)
+    results["rank_test_score"] = rank
+    results["mean_test_mse"] = mse.mean(axis=(1, 2))
+    results["std_fold_mse"] = mse.mean(axis=2).std(axis=1)
+    results["std_seed_mse"] = mse.mean(axis=1).std(axis=1)
+    results["fits"] = fits
+    return results

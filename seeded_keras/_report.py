@@ -1,0 +1,225 @@
+"""The reconciliation report: both paths' MSE, fit by fit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["ReconciliationError", "ReconciliationReport"]
+
+_COLUMNS = (
+    "candidate", "params", "split", "repeat", "seed", "n_epochs",
+    "search_mse", "manual_mse", "abs_diff", "rel_diff", "failed",
+)
+
+
+class ReconciliationError(AssertionError):
+    """The search and the manual loop disagree beyond the tolerance."""
+
+
+class ReconciliationReport:
+    """MSE of every candidate x fold x repeat from the search and the manual loop.
+
+    Build it with :meth:`seeded_keras.ReconciledSearchCV.reconcile`.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One record per fit with the keys listed in :meth:`to_frame`.
+    candidates : list of dict
+        Parameters of each candidate.
+
+    Attributes
+    ----------
+    rows : list of dict
+    candidates : list of dict
+
+    Examples
+    --------
+    >>> rows = [dict(candidate=0, params="{}", split=0, repeat=0, seed=1,
+    ...              n_epochs=2, search_mse=1.0, manual_mse=1.0, abs_diff=0.0,
+    ...              rel_diff=0.0, failed="")]
+    >>> ReconciliationReport(rows, [{}]).max_abs_diff
+    0.0
+    """
+
+    def __init__(self, rows, candidates):
+        self.rows = rows
+        self.candidates = candidates
+
+    @classmethod
+    def from_paths(cls, search, scorer_name, manual):
+        """Pair a fitted search's per-seed scores with manual-loop records."""
+        failures = {
+            (f["candidate"], f["split"], f["repeat"]): f["message"]
+            for f in search.fit_failures_
+        }
+        results = search.cv_results_
+        rows = []
+        for f in manual["fits"]:
+            c, i, j = f["candidate"], f["split"], f["repeat"]
+            search_mse = -float(results[f"split{i}_seed{j}_test_{scorer_name}"][c])
+            failed = failures.get((c, i, j), "")
+            if failed:
+                search_mse = math.nan
+            diff = abs(search_mse - f["mse"])
+            rows.append({
+                "candidate": c,
+                "params": repr(results["params"][c]),
+                "split": i,
+                "repeat": j,
+                "seed": f["seed"],
+                "n_epochs": f["n_epochs"],
+                "search_mse": search_mse,
+                "manual_mse": f["mse"],
+                "abs_diff": diff,
+                "rel_diff": diff / abs(f["mse"]) if f["mse"] else diff,
+                "failed": failed.strip().splitlines()[-1] if failed else "",
+            })
+        return cls(rows, list(results["params"]))
+
+    # ------------------------------------------------------------ numbers
+    def _column(self, name):
+        return np.array([r[name] for r in self.rows], dtype=np.float64)
+
+    @property
+    def max_abs_diff(self) -> float:
+        """Largest |search - manual| over all fits (NaN if a fit failed)."""
+        return float(np.max(self._column("abs_diff")))
+
+    def candidate_means(self) -> dict[str, np.ndarray]:
+        """Mean MSE of each candidate over folds and repeats, per path."""
+        out = {}
+        for path in ("search", "manual"):
+            sums = np.zeros(len(self.candidates))
+            counts = np.zeros(len(self.candidates))
+            for r in self.rows:
+                sums[r["candidate"]] += r[f"{path}_mse"]
+                counts[r["candidate"]] += 1
+            out[path] = sums / counts
+        return out
+
+    @property
+    def best_candidates(self) -> tuple[int, int]:
+        """Index of the lowest mean MSE in the search and in the manual loop."""
+        means = self.candidate_means()
+        return int(np.nanargmin(means["search"])), int(np.nanargmin(means["manual"]))
+
+    @property
+    def same_best(self) -> bool:
+        """Whether both paths pick the same best candidate."""
+        a, b = self.best_candidates
+        return a == b
+
+    def assert_agree(self, atol: float = 0.0, rtol: float = 0.0) -> None:
+        """Raise :class:`ReconciliationError` with a readable diff on disagreement.
+
+        Parameters
+        ----------
+        atol, rtol : float, default=0.0
+            Allowed absolute and relative difference per fit.  The default
+            demands bitwise equality, the promise on CPU.
+
+        Raises
+        ------
+        ReconciliationError
+            Listing every fit whose MSEs differ beyond the tolerance (a fit
+            that failed in one path only counts as a difference).
+        """
+        bad = [
+            r for r in self.rows
+            if not (r["abs_diff"] <= atol + rtol * abs(r["manual_mse"]))
+        ]
+        if bad or not self.same_best:
+            lines = [
+                f"{len(bad)} of {len(self.rows)} fits differ beyond "
+                f"atol={atol}, rtol={rtol}; best candidate search/manual = "
+                f"{self.best_candidates}"
+            ]
+            for r in bad:
+                lines.append(
+                    f"  candidate {r['candidate']} {r['params']} split {r['split']} "
+                    f"repeat {r['repeat']}: search {r['search_mse']!r} vs manual "
+                    f"{r['manual_mse']!r} (diff {r['abs_diff']:.3g})"
+                    + (f" [failed: {r['failed']}]" if r["failed"] else "")
+                )
+            raise ReconciliationError("\n".join(lines))
+
+    # ------------------------------------------------------------ views
+    def to_frame(self):
+        """One row per fit, as a pandas DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns: candidate, params, split, repeat, seed, n_epochs,
+            search_mse, manual_mse, abs_diff, rel_diff, failed.
+        """
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=list(_COLUMNS))
+
+    def summary(self) -> str:
+        """A short text table: per-candidate mean MSE of both paths.
+
+        Returns
+        -------
+        str
+        """
+        means = self.candidate_means()
+        width = max(len("candidate"), *(len(repr(p)) for p in self.candidates))
+        head = f"{'candidate':<{width}}  {'search MSE':>14}  {'manual MSE':>14}  {'diff':>9}"
+        lines = [head, "-" * len(head)]
+        for c, params in enumerate(self.candidates):
+            s, m = means["search"][c], means["manual"][c]
+            lines.append(
+                f"{repr(params):<{width}}  {s:>14.6f}  {m:>14.6f}  {abs(s - m):>9.3g}"
+            )
+        n_failed = sum(bool(r["failed"]) for r in self.rows)
+        lines.append(
+            f"max |search - manual| over {len(self.rows)} fits: "
+            f"{self.max_abs_diff!r}; same best candidate: {self.same_best}"
+            + (f"; failed fits: {n_failed}" if n_failed else "")
+        )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def plot(self, ax=None):
+        """Per-candidate MSE of both paths with the fold/seed spread.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib
+
+        if ax is None:
+            matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+
+            fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(self.candidates)), 3.5))
+        else:
+            fig = ax.figure
+        x = np.arange(len(self.candidates))
+        for offset, path, marker in ((-0.1, "search", "o"), (0.1, "manual", "s")):
+            per = [[r[f"{path}_mse"] for r in self.rows if r["candidate"] == c]
+                   for c in x]
+            ax.scatter(np.repeat(x + offset, [len(p) for p in per]),
+                       np.concatenate(per), alpha=0.35, marker=marker, s=12)
+            ax.errorbar(x + offset, [np.mean(p) for p in per],
+                        yerr=[np.std(p) for p in per], fmt=marker, capsize=3,
+                        label=f"{path} (mean ± sd over folds and seeds)")
+        ax.set_xticks(x, [str(c) for c in x])
+        ax.set_xlabel("candidate")
+        ax.set_ylabel("MSE")
+        ax.set_title(f"max |search − manual| = {self.max_abs_diff:.3g}")
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        return fig
