@@ -5,6 +5,7 @@ A version change of either library should be a change to this file only.
 
 from __future__ import annotations
 
+import random
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -65,6 +66,46 @@ def tf_global_seed():
     from tensorflow.python.eager import context
 
     return context.global_seed()
+
+
+# --------------------------------------------------------------------------
+# Keras' source of default seeds
+# --------------------------------------------------------------------------
+class _ThreadLocalRandom:
+    """Stands in for the ``random`` module inside Keras' seed_generator.
+
+    Keras 3 draws the seed of every initialiser and SeedGenerator created
+    without one from ``random.randint`` -- Python's process-global RNG, which
+    any thread (dask's event loop, for one) may advance at any moment.  This
+    proxy answers from a thread-local ``random.Random`` while a seeded build
+    runs in the current thread, and from the global module otherwise, so
+    Keras behaves exactly as before for everyone else.
+    """
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def __getattr__(self, name):
+        rng = getattr(self._local, "rng", None)
+        return getattr(random if rng is None else rng, name)
+
+
+_keras_random = _ThreadLocalRandom()
+
+
+@contextmanager
+def keras_seed_source(rng: random.Random) -> Iterator[None]:
+    """Make Keras draw default seeds from ``rng`` in this thread only."""
+    from keras.src.random import seed_generator
+
+    if seed_generator.python_random is not _keras_random:
+        seed_generator.python_random = _keras_random
+    previous = getattr(_keras_random._local, "rng", None)
+    _keras_random._local.rng = rng
+    try:
+        yield
+    finally:
+        _keras_random._local.rng = previous
 
 
 # --------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from sklearn.metrics import mean_squared_error
 from sklearn.utils import _safe_indexing
 
 
-def manual_loop(estimator, candidates, splits, n_seeds, repeat_params, X, y):
+def manual_loop(estimator, candidates, splits, n_seeds, repeat_params, X, y,
+                error_score="raise"):
     """Fit every (candidate, fold, repeat) and score it with float64 MSE.
 
     Parameters
@@ -29,26 +30,37 @@ def manual_loop(estimator, candidates, splits, n_seeds, repeat_params, X, y):
     repeat_params : callable
         ``repeat_params(j)`` gives the parameters that select repeat ``j``.
     X, y : array-like
+    error_score : "raise" or float, default="raise"
+        As in the search: "raise" stops at a failing fit; otherwise the fit is
+        recorded with ``mse`` NaN and its ``error`` message.
 
     Returns
     -------
     list of dict
         One record per fit: ``candidate``, ``split``, ``repeat``, ``mse``,
-        ``seed`` and ``n_epochs`` (None for estimators without them).
+        ``seed``, ``n_epochs`` (None for estimators without them) and
+        ``error`` ("" when the fit succeeded).
     """
     fits = []
     for c, params in enumerate(candidates):
         for i, (train, test) in enumerate(splits):
             for j in range(n_seeds):
                 est = clone(estimator).set_params(**params, **repeat_params(j))
-                est.fit(_safe_indexing(X, train), _safe_indexing(y, train))
-                y_pred = est.predict(_safe_indexing(X, test))
-                mse = mean_squared_error(_safe_indexing(y, test), y_pred)
+                mse, error = np.nan, ""
+                try:
+                    est.fit(_safe_indexing(X, train), _safe_indexing(y, train))
+                    y_pred = est.predict(_safe_indexing(X, test))
+                    mse = mean_squared_error(_safe_indexing(y, test), y_pred)
+                except Exception as exc:
+                    if error_score == "raise":
+                        raise
+                    error = f"{type(exc).__name__}: {exc}"
                 net = est[-1] if hasattr(est, "steps") else est
                 fits.append({
                     "candidate": c, "split": i, "repeat": j, "mse": float(mse),
                     "seed": getattr(net, "seed_", None),
                     "n_epochs": getattr(net, "n_epochs_", None),
+                    "error": error,
                 })
     return fits
 

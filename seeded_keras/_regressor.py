@@ -134,9 +134,12 @@ class SeededKerasRegressor(KerasRegressor):
     give the same seed; different folds get different seeds; every candidate
     of a grid gets the same seed on the same fold and repeat.  All randomness
     of build and fit comes from ``seed_``: initialiser and dropout seeds
-    (drawn while the model is built under a lock that seeds and restores
-    Python's and NumPy's global RNGs), the per-epoch data order and the
-    ``validation_fraction`` holdout (NumPy generators of their own).  TF op
+    (drawn by Keras while the model is built, from a generator private to
+    the building thread), the per-epoch data order and the
+    ``validation_fraction`` holdout (NumPy generators of their own).  No
+    process-global RNG is read or written, so other threads cannot disturb a
+    fit.  A build function should take its randomness from Keras
+    initialisers; Python's and NumPy's global RNGs are not seeded.  TF op
     determinism is on while fitting and restored after; Python/NumPy RNG
     state, TF's global seed and ``TF_DETERMINISTIC_OPS`` are unchanged by a
     fit.  TensorFlow's intra-op thread count is pinned when seeded_keras is

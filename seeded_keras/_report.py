@@ -29,11 +29,14 @@ class ReconciliationReport:
         One record per fit with the keys listed in :meth:`to_frame`.
     candidates : list of dict
         Parameters of each candidate.
+    manual : dict, optional
+        The manual loop's results (:meth:`ReconciledSearchCV.manual_loop`).
 
     Attributes
     ----------
     rows : list of dict
     candidates : list of dict
+    manual : dict or None
 
     Examples
     --------
@@ -44,9 +47,10 @@ class ReconciliationReport:
     0.0
     """
 
-    def __init__(self, rows, candidates):
+    def __init__(self, rows, candidates, manual=None):
         self.rows = rows
         self.candidates = candidates
+        self.manual = manual
 
     @classmethod
     def from_paths(cls, search, scorer_name, manual):
@@ -60,10 +64,16 @@ class ReconciliationReport:
         for f in manual["fits"]:
             c, i, j = f["candidate"], f["split"], f["repeat"]
             search_mse = -float(results[f"split{i}_seed{j}_test_{scorer_name}"][c])
-            failed = failures.get((c, i, j), "")
-            if failed:
+            search_error = failures.get((c, i, j), "")
+            if search_error:
                 search_mse = math.nan
-            diff = abs(search_mse - f["mse"])
+            failed = search_error or f["error"]
+            if search_error and f["error"]:
+                diff = 0.0  # both paths failed the same fit: they agree
+            elif search_error or f["error"]:
+                diff = math.inf  # one path failed where the other did not
+            else:
+                diff = abs(search_mse - f["mse"])
             rows.append({
                 "candidate": c,
                 "params": repr(results["params"][c]),
@@ -77,7 +87,7 @@ class ReconciliationReport:
                 "rel_diff": diff / abs(f["mse"]) if f["mse"] else diff,
                 "failed": failed.strip().splitlines()[-1] if failed else "",
             })
-        return cls(rows, list(results["params"]))
+        return cls(rows, list(results["params"]), manual)
 
     # ------------------------------------------------------------ numbers
     def _column(self, name):
@@ -85,19 +95,19 @@ class ReconciliationReport:
 
     @property
     def max_abs_diff(self) -> float:
-        """Largest |search - manual| over all fits (NaN if a fit failed)."""
+        """Largest |search - manual| over all fits.
+
+        A fit that failed in both paths counts 0; in one path only, infinity.
+        """
         return float(np.max(self._column("abs_diff")))
 
     def candidate_means(self) -> dict[str, np.ndarray]:
         """Mean MSE of each candidate over folds and repeats, per path."""
         out = {}
         for path in ("search", "manual"):
-            sums = np.zeros(len(self.candidates))
-            counts = np.zeros(len(self.candidates))
-            for r in self.rows:
-                sums[r["candidate"]] += r[f"{path}_mse"]
-                counts[r["candidate"]] += 1
-            out[path] = sums / counts
+            per = [[r[f"{path}_mse"] for r in self.rows if r["candidate"] == c]
+                   for c in range(len(self.candidates))]
+            out[path] = np.array([np.mean(p) if p else np.nan for p in per])
         return out
 
     @property

@@ -414,7 +414,7 @@ n_splits_, refit_time_, multimetric_
         check_is_fitted(self, "splits_")
         fits = manual_loop(
             self.base_estimator_, self.cv_results_["params"], self.splits_,
-            self.n_seeds, self.repeat_params, X, y,
+            self.n_seeds, self.repeat_params, X, y, self.error_score,
         )
         return tabulate(fits, self.cv_results_["params"], len(self.splits_),
                         self.n_seeds)

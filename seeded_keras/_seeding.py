@@ -17,9 +17,10 @@ folds get different seeds, and all candidates of a grid share the seed on the
 same fold and repeat (common random numbers).
 
 All randomness of a fit flows from ``seed_`` through :func:`stream`: weight
-initialisers and dropout seeds (drawn by Keras from Python's ``random`` while
-the model is built, inside :func:`seeded_build`), the per-epoch data order and
-the ``validation_fraction`` holdout (NumPy generators).
+initialiser and dropout seeds (drawn by Keras while the model is built inside
+:func:`seeded_build`, from a thread-local generator), the per-epoch data order
+and the ``validation_fraction`` holdout (NumPy generators).  No process-global
+RNG is read or written.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
-import threading
 from contextlib import contextmanager
 from numbers import Integral
 from typing import Iterator
@@ -40,12 +40,6 @@ _FORMAT = b"seeded_keras/seed/v1"
 
 # Streams of randomness derived from one seed_.
 BUILD, DATA_ORDER, HOLDOUT = 0, 1, 2
-
-# One lock for the only moment seeded_keras touches process-global RNG state:
-# the few milliseconds in which Keras draws initialiser/dropout seeds from
-# Python's ``random`` while a model is built.
-_BUILD_LOCK = threading.RLock()
-
 
 def resolve_random_state(random_state) -> int:
     """Resolve ``random_state`` to the int base of every derived seed.
@@ -150,24 +144,18 @@ def stream(seed: int, purpose: int) -> np.random.Generator:
 
 @contextmanager
 def seeded_build(seed: int) -> Iterator[None]:
-    """Seed Python's and NumPy's global RNGs while a Keras model is built.
+    """Make the Keras model built inside this block depend on ``seed`` only.
 
     Keras 3 initialisers and dropout layers created without an explicit seed
-    draw one from Python's ``random`` when they are constructed; a build
-    function may also use NumPy's global RNG.  Both are seeded from ``seed``
-    and restored exactly afterwards, under a process-wide lock, so concurrent
-    fits in threads never see each other's state.  TensorFlow's global seed
-    is not touched (Keras 3 does not use it for initialisers, and
-    seeded_keras does its own data shuffling).
+    draw one from Python's ``random`` when they are constructed.  Inside this
+    block they draw from a private ``random.Random`` seeded from ``seed``, for
+    the current thread only (see :func:`seeded_keras._compat.keras_seed_source`).
+    No process-global RNG is seeded, advanced or restored, so neither
+    concurrent seeded fits nor other threads (a dask worker's event loop,
+    say) can disturb a build, and a build disturbs nobody.
     """
-    s = int(stream(seed, BUILD).integers(_SEED_MODULUS))
-    with _BUILD_LOCK:
-        py_state = random.getstate()
-        np_state = np.random.get_state()
-        try:
-            random.seed(s)
-            np.random.seed(s)
-            yield
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
+    from . import _compat
+
+    rng = random.Random(int(stream(seed, BUILD).integers(_SEED_MODULUS)))
+    with _compat.keras_seed_source(rng):
+        yield

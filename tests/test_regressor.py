@@ -75,6 +75,27 @@ class TestDeterminism:
             concurrent = list(pool.map(run, jobs))
         assert concurrent == sequential
 
+    def test_other_threads_using_global_rngs_change_nothing(self, diabetes, fitted):
+        import threading
+
+        X, y = diabetes
+        net, pred = fitted
+        stop = threading.Event()
+
+        def hammer():  # like a dask worker's event loop drawing jitter
+            while not stop.is_set():
+                random.random()
+                np.random.random()
+
+        thread = threading.Thread(target=hammer)
+        thread.start()
+        try:
+            again = clone(net).fit(X, y)
+        finally:
+            stop.set()
+            thread.join()
+        assert bits(again.predict(X[:20])) == bits(pred)
+
     @pytest.mark.slow
     def test_fresh_interpreter_gives_same_bits(self, diabetes, fitted):
         net, pred = fitted

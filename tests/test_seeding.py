@@ -59,14 +59,20 @@ def test_resolve_random_state():
         resolve_random_state("abc")
 
 
-def test_seeded_build_restores_global_rngs():
+def test_seeded_build_draws_keras_seeds_privately():
     import random
 
-    before = (random.getstate(), np.random.get_state()[1].copy())
+    from keras.src.random.seed_generator import make_default_seed
+
+    random.seed(5)
+    before = random.getstate()
     with seeded_build(123):
-        a = random.random(), np.random.random()
+        a = [make_default_seed() for _ in range(3)]
+        random.random()  # someone else using the global RNG meanwhile
     with seeded_build(123):
-        b = random.random(), np.random.random()
+        b = [make_default_seed() for _ in range(3)]
     assert a == b
-    assert random.getstate() == before[0]
-    assert np.array_equal(np.random.get_state()[1], before[1])
+    random.setstate(before)
+    outside = make_default_seed()
+    random.setstate(before)
+    assert outside == random.randint(1, int(1e9))  # Keras untouched outside

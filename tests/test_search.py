@@ -1,0 +1,305 @@
+"""ReconciledSearchCV: the search and the manual loop agree fit by fit."""
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import joblib
+import numpy as np
+import pytest
+from conftest import bits, small_net
+from scikeras.wrappers import KerasRegressor
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from seeded_keras import (
+    ReconciledSearchCV,
+    ReconciliationError,
+    ReconciliationReport,
+    mlp,
+)
+
+GRID = {"optimizer__learning_rate": [0.01, 0.1]}
+MSE = "neg_mean_squared_error"
+
+
+def make_search(**params):
+    defaults = dict(scoring=MSE, cv=3, random_state=0)
+    defaults.update(params)
+    return ReconciledSearchCV(small_net(random_state=None), GRID, **defaults)
+
+
+def seed_scores(search):
+    """All per-fit scores, as raw bytes, keyed by column."""
+    r = search.cv_results_
+    return {k: bits(v) for k, v in r.items() if "_seed" in k}
+
+
+@pytest.fixture(scope="module")
+def searched(diabetes):
+    X, y = diabetes
+    search = make_search(n_seeds=2).fit(X, y)
+    return search, search.reconcile(X, y)
+
+
+class TestReconciliation:
+    def test_every_fit_agrees_bitwise(self, searched):
+        search, report = searched
+        assert len(report.rows) == 2 * 3 * 2
+        assert report.max_abs_diff == 0.0
+        for row in report.rows:
+            assert row["search_mse"] == row["manual_mse"]
+        report.assert_agree()
+
+    def test_same_best_candidate(self, searched):
+        search, report = searched
+        assert report.same_best
+        assert report.best_candidates == (search.best_index_, search.best_index_)
+
+    def test_cv_results_columns(self, searched):
+        search, _ = searched
+        r = search.cv_results_
+        per_seed = np.array([[r[f"split{i}_seed{j}_test_score"] for j in range(2)]
+                             for i in range(3)])  # (fold, seed, candidate)
+        assert np.array_equal(r["split1_test_score"], per_seed[1].mean(axis=0))
+        np.testing.assert_array_equal(r["mean_test_mse"], -per_seed.mean(axis=(0, 1)))
+        assert np.array_equal(r["std_fold_mse"], (-per_seed).mean(axis=1).std(axis=0))
+        assert np.array_equal(r["std_seed_mse"], (-per_seed).mean(axis=0).std(axis=0))
+        assert np.all(r["std_seed_mse"] > 0)
+        assert len(r["params"]) == 2 and "repeat" not in r["params"][0]
+
+    def test_manual_loop_has_the_search_shape(self, searched, diabetes):
+        search, report = searched
+        manual = {k: v for k, v in report.manual.items() if k != "fits"}
+        for key, value in manual.items():
+            if key == "params":
+                assert value == search.cv_results_["params"]
+            else:
+                assert bits(value) == bits(search.cv_results_[key]), key
+
+    def test_seeds_common_across_candidates_distinct_across_folds(self, searched):
+        _, report = searched
+        seeds = {(r["candidate"], r["split"], r["repeat"]): r["seed"] for r in report.rows}
+        for i in range(3):
+            for j in range(2):
+                assert seeds[0, i, j] == seeds[1, i, j]
+        assert len({seeds[0, i, j] for i in range(3) for j in range(2)}) == 6
+
+    def test_report_views(self, searched):
+        _, report = searched
+        frame = report.to_frame()
+        assert list(frame.columns[:4]) == ["candidate", "params", "split", "repeat"]
+        assert len(frame) == 12 and (frame["abs_diff"] == 0).all()
+        text = report.summary()
+        assert "max |search - manual| over 12 fits: 0.0" in text
+        fig = report.plot()
+        assert fig.axes[0].get_ylabel() == "MSE"
+
+    def test_assert_agree_shows_a_readable_diff(self, searched):
+        _, report = searched
+        rows = [dict(r) for r in report.rows]
+        rows[0]["manual_mse"] += 1.0
+        rows[0]["abs_diff"] = 1.0
+        broken = ReconciliationReport(rows, report.candidates)
+        with pytest.raises(ReconciliationError, match="(?s)1 of 12 fits differ .* split 0 repeat 0: search 2"):
+            broken.assert_agree()
+        broken.assert_agree(atol=1.0)
+
+    def test_candidate_order_does_not_matter(self, searched, diabetes):
+        X, y = diabetes
+        search, _ = searched
+        flipped = ReconciledSearchCV(
+            small_net(), {"optimizer__learning_rate": [0.1, 0.01]},
+            scoring=MSE, cv=3, random_state=0, n_seeds=2,
+        ).fit(X, y)
+        for i in range(3):
+            for j in range(2):
+                col = f"split{i}_seed{j}_test_score"
+                assert bits(flipped.cv_results_[col][::-1]) == bits(search.cv_results_[col])
+
+    def test_pipeline_reconciles(self, diabetes):
+        X, y = diabetes
+        pipe = Pipeline([("scale", StandardScaler()), ("net", small_net())])
+        search = ReconciledSearchCV(
+            pipe, {"net__optimizer__learning_rate": [0.01, 0.1]},
+            scoring=MSE, cv=2, random_state=0,
+        ).fit(X, y)
+        report = search.reconcile(X, y)
+        assert report.max_abs_diff == 0.0 and report.same_best
+        assert search.best_estimator_[-1].random_state == 0
+
+
+@pytest.mark.slow
+class TestParallel:
+    @pytest.fixture(scope="class")
+    def reference(self, diabetes):
+        X, y = diabetes
+        return seed_scores(make_search(cv=2).fit(X, y))
+
+    @pytest.mark.parametrize("backend", ["loky", "threading"])
+    def test_joblib_backends_match_n_jobs_1(self, diabetes, reference, backend):
+        X, y = diabetes
+        with joblib.parallel_backend(backend):
+            search = make_search(cv=2, n_jobs=2).fit(X, y)
+        assert seed_scores(search) == reference
+
+    @pytest.mark.parametrize("processes,workers,threads", [(True, 2, 1), (True, 1, 2)])
+    def test_dask_matches_n_jobs_1(self, diabetes, reference, processes, workers, threads):
+        distributed = pytest.importorskip("distributed")
+        X, y = diabetes
+        with distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=threads, processes=processes,
+            dashboard_address=None,
+        ) as cluster, distributed.Client(cluster):
+            with joblib.parallel_backend("dask"):
+                search = make_search(cv=2, n_jobs=-1).fit(X, y)
+        assert seed_scores(search) == reference
+
+    def test_fresh_interpreter_matches(self, reference):
+        script = textwrap.dedent(
+            """
+            import json, sys
+            sys.path.insert(0, "tests")
+            from conftest import bits
+            from test_search import make_search, seed_scores
+            from sklearn.datasets import load_diabetes
+            X, y = load_diabetes(return_X_y=True)
+            print(json.dumps(seed_scores(make_search(cv=2).fit(X[:160], y[:160]))))
+            """
+        )
+        import json
+
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            cwd=os.path.dirname(os.path.dirname(__file__)),
+        ).stdout
+        assert json.loads(out.strip().splitlines()[-1]) == reference
+
+
+class TestGridSearchCVPatterns:
+    def test_refit_false(self, diabetes):
+        X, y = diabetes
+        search = make_search(cv=2, refit=False).fit(X, y)
+        assert not hasattr(search, "best_estimator_")
+        assert search.best_index_ in (0, 1)
+
+    def test_dict_scoring_refit_by_name_and_train_scores(self, diabetes):
+        X, y = diabetes
+        search = make_search(
+            cv=2, scoring={"mse": MSE, "r2": "r2"}, refit="r2",
+            return_train_score=True,
+        ).fit(X, y)
+        r = search.cv_results_
+        for key in ("mean_test_r2", "mean_test_mse", "split1_seed0_test_r2",
+                    "split0_seed0_train_mse", "mean_train_r2"):
+            assert key in r
+        assert search.best_index_ == int(np.argmax(r["mean_test_r2"]))
+        assert search.reconcile(X, y).max_abs_diff == 0.0
+
+    def test_refit_callable(self, diabetes):
+        X, y = diabetes
+        search = make_search(cv=2, refit=lambda r: 1).fit(X, y)
+        assert search.best_index_ == 1
+        assert search.best_params_ == {"optimizer__learning_rate": 0.1}
+        assert search.predict(X[:3]).shape == (3,)
+
+    def test_pickle(self, searched, diabetes):
+        X, _ = diabetes
+        search, _ = searched
+        loaded = pickle.loads(pickle.dumps(search))
+        assert bits(loaded.predict(X[:10])) == bits(search.predict(X[:10]))
+        assert loaded.splits_[0][0].tolist() == search.splits_[0][0].tolist()
+
+    def test_one_shot_splitter_and_unseeded_shuffle_are_frozen(self, diabetes):
+        X, y = diabetes
+        one_shot = iter(list(KFold(3, shuffle=True, random_state=1).split(X)))
+        search = make_search(cv=one_shot).fit(X, y)
+        assert len(search.splits_) == 3
+        assert search.reconcile(X, y).max_abs_diff == 0.0
+        reshuffling = make_search(cv=KFold(2, shuffle=True)).fit(X, y)
+        assert reshuffling.reconcile(X, y).max_abs_diff == 0.0
+
+    def test_any_sklearn_estimator_matches_gridsearchcv(self, diabetes):
+        X, y = diabetes
+        grid = {"alpha": [0.1, 1.0]}
+        ours = ReconciledSearchCV(Ridge(), grid, scoring=MSE, cv=3).fit(X, y)
+        theirs = GridSearchCV(Ridge(), grid, scoring=MSE, cv=3).fit(X, y)
+        for key in ("mean_test_score", "rank_test_score", "split2_test_score"):
+            assert bits(ours.cv_results_[key]) == bits(theirs.cv_results_[key])
+        assert ours.best_params_ == theirs.best_params_
+        assert ours.reconcile(X, y).max_abs_diff == 0.0
+
+
+class TestErrors:
+    def test_unknown_grid_name(self, diabetes):
+        X, y = diabetes
+        search = ReconciledSearchCV(small_net(), {"epoch": [1, 2]}, scoring=MSE)
+        with pytest.raises(ValueError, match="Unknown parameter 'epoch' in param_grid; did you mean 'epochs'\\?"):
+            search.fit(X, y)
+        assert not hasattr(search, "cv_results_")
+
+    def test_misspelled_routed_grid_name(self, diabetes):
+        X, y = diabetes
+        pipe = Pipeline([("scale", StandardScaler()), ("net", small_net())])
+        search = ReconciledSearchCV(pipe, {"net__optimizer__learnig_rate": [0.1]}, scoring=MSE)
+        with pytest.raises(ValueError, match="did you mean 'optimizer__learning_rate'"):
+            search.fit(X, y)
+
+    def test_bad_data_caught_before_the_sweep(self, diabetes):
+        X, y = diabetes
+        X = X.copy()
+        X[3, 3] = np.nan
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            make_search().fit(X, y)
+        with pytest.raises(ValueError, match="requires y to be passed"):
+            make_search().fit(X, None)
+
+    def test_n_seeds_needs_a_seeded_regressor(self, diabetes):
+        X, y = diabetes
+        with pytest.raises(ValueError, match="n_seeds=2 needs a SeededKerasRegressor"):
+            ReconciledSearchCV(Ridge(), {"alpha": [1.0]}, n_seeds=2).fit(X, y)
+        with pytest.raises(ValueError, match="The 'n_seeds' parameter of ReconciledSearchCV"):
+            make_search(n_seeds=0).fit(X, y)
+
+    def test_reconcile_needs_mse(self, diabetes):
+        X, y = diabetes
+        search = ReconciledSearchCV(Ridge(), {"alpha": [1.0]}, cv=2).fit(X, y)
+        with pytest.raises(ValueError, match="reconcile compares mean squared errors, but this search was scored with scoring=None"):
+            search.reconcile(X, y)
+
+    def test_failing_fit_raises_by_default(self, diabetes):
+        X, y = diabetes
+        search = ReconciledSearchCV(
+            small_net(), {"model__hidden_layer_sizes": [(4,), (-1,)]}, scoring=MSE, cv=2,
+        )
+        with pytest.raises(ValueError):
+            search.fit(X, y)
+
+    def test_failing_fit_recorded_when_continuing(self, diabetes):
+        X, y = diabetes
+        search = ReconciledSearchCV(
+            small_net(), {"model__hidden_layer_sizes": [(4,), (-1,)]},
+            scoring=MSE, cv=2, error_score=np.nan, random_state=0,
+        )
+        with pytest.warns(UserWarning, match="2 fits failed out of a total of 4"):
+            search.fit(X, y)
+        assert [(f["candidate"], f["split"]) for f in search.fit_failures_] == [(1, 0), (1, 1)]
+        assert all("ValueError" in f["message"] for f in search.fit_failures_)
+        assert np.isfinite(search.cv_results_["mean_test_mse"][0])
+        assert search.best_index_ == 0
+        report = search.reconcile(X, y)
+        assert report.max_abs_diff == 0.0  # both paths failed the same fits
+        assert [r["failed"] != "" for r in report.rows] == [False, False, True, True]
+        assert "failed fits: 2" in report.summary()
+
+    def test_plain_scikeras_warns(self, diabetes):
+        X, y = diabetes
+        plain = KerasRegressor(mlp, loss="mse", epochs=1, verbose=0,
+                               model__hidden_layer_sizes=(4,))
+        with pytest.warns(UserWarning, match="KerasRegressor at 'estimator' seeds process-global"):
+            ReconciledSearchCV(plain, {"batch_size": [32]}, scoring=MSE, cv=2).fit(X, y)
