@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)

@@ -13,8 +13,9 @@ from sklearn.metrics import mean_squared_error
 from sklearn.utils import _safe_indexing
 
 
-def manual_loop(estimator, candidates, splits, n_seeds, repeat_params, X, y,
-                error_score="raise"):
+def manual_loop(
+    estimator, candidates, splits, n_seeds, repeat_params, X, y, error_score="raise"
+):
     """Fit every (candidate, fold, repeat) and score it with float64 MSE.
 
     Parameters
@@ -56,12 +57,17 @@ def manual_loop(estimator, candidates, splits, n_seeds, repeat_params, X, y,
                         raise
                     error = f"{type(exc).__name__}: {exc}"
                 net = est[-1] if hasattr(est, "steps") else est
-                fits.append({
-                    "candidate": c, "split": i, "repeat": j, "mse": float(mse),
-                    "seed": getattr(net, "seed_", None),
-                    "n_epochs": getattr(net, "n_epochs_", None),
-                    "error": error,
-                })
+                fits.append(
+                    {
+                        "candidate": c,
+                        "split": i,
+                        "repeat": j,
+                        "mse": float(mse),
+                        "seed": getattr(net, "seed_", None),
+                        "n_epochs": getattr(net, "n_epochs_", None),
+                        "error": error,
+                    }
+                )
     return fits
 
 

@@ -110,10 +110,21 @@ def check_xy(X, y, estimator_name: str, check_X: bool = True):
             f"array with {y_arr.ndim} dimensions."
         )
     if check_X:
-        X = check_array(X, dtype="numeric", ensure_all_finite=True,
-                        input_name="X", estimator=estimator_name)
-    y = check_array(y, dtype="numeric", ensure_2d=False, ensure_all_finite=True,
-                    input_name="y", estimator=estimator_name)
+        X = check_array(
+            X,
+            dtype="numeric",
+            ensure_all_finite=True,
+            input_name="X",
+            estimator=estimator_name,
+        )
+    y = check_array(
+        y,
+        dtype="numeric",
+        ensure_2d=False,
+        ensure_all_finite=True,
+        input_name="y",
+        estimator=estimator_name,
+    )
     check_consistent_length(X, y)
     return X, y
 
@@ -420,8 +431,14 @@ class SeededKerasRegressor(KerasRegressor):
         """Validate everything, then derive this fit's seed (no training)."""
         check_xy(X, y, type(self).__name__)  # our wording for strings/ndim
         X, y = validate_data(
-            self, X, y, reset=reset, dtype="numeric", multi_output=True,
-            y_numeric=True, ensure_all_finite=True,
+            self,
+            X,
+            y,
+            reset=reset,
+            dtype="numeric",
+            multi_output=True,
+            y_numeric=True,
+            ensure_all_finite=True,
         )
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
@@ -456,7 +473,8 @@ class SeededKerasRegressor(KerasRegressor):
         super()._ensure_compiled_model()
         build_fn = self._check_model_param()
         routed = [
-            k for k in self.get_params()
+            k
+            for k in self.get_params()
             if k.partition("__")[0] in ("optimizer", "loss", "compile") and "__" in k
         ]
         takes_compile = callable(build_fn) and (
@@ -469,15 +487,21 @@ class SeededKerasRegressor(KerasRegressor):
                 "call `model.compile(**compile_kwargs)`."
             )
 
-    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs,
-                         initial_epoch, **kwargs):
+    def _fit_keras_model(
+        self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
+    ):
         import tensorflow as tf
 
         params = self.get_params()
         fit_args = route_params(params, destination="fit", pass_filter=self._fit_kwargs)
         fit_args.update(kwargs)
-        for k in ("epochs", "initial_epoch", "sample_weight", "validation_split",
-                  "callbacks"):
+        for k in (
+            "epochs",
+            "initial_epoch",
+            "sample_weight",
+            "validation_split",
+            "callbacks",
+        ):
             fit_args.pop(k, None)
         fit_args = {k: v for k, v in fit_args.items() if not k.startswith("callbacks")}
         batch_size = fit_args.pop("batch_size", None) or 32
@@ -556,8 +580,7 @@ class SeededKerasRegressor(KerasRegressor):
         ndarray of shape (n_samples,) or (n_samples, n_outputs), float64
         """
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, reset=False, dtype="numeric",
-                          ensure_all_finite=True)
+        X = validate_data(self, X, reset=False, dtype="numeric", ensure_all_finite=True)
         return np.asarray(super().predict(X, **kwargs), dtype=np.float64)
 
     def score(self, X, y, sample_weight=None):

@@ -9,8 +9,17 @@ import numpy as np
 __all__ = ["ReconciliationError", "ReconciliationReport"]
 
 _COLUMNS = (
-    "candidate", "params", "split", "repeat", "seed", "n_epochs",
-    "search_mse", "manual_mse", "abs_diff", "rel_diff", "failed",
+    "candidate",
+    "params",
+    "split",
+    "repeat",
+    "seed",
+    "n_epochs",
+    "search_mse",
+    "manual_mse",
+    "abs_diff",
+    "rel_diff",
+    "failed",
 )
 
 
@@ -74,19 +83,21 @@ class ReconciliationReport:
                 diff = math.inf  # one path failed where the other did not
             else:
                 diff = abs(search_mse - f["mse"])
-            rows.append({
-                "candidate": c,
-                "params": repr(results["params"][c]),
-                "split": i,
-                "repeat": j,
-                "seed": f["seed"],
-                "n_epochs": f["n_epochs"],
-                "search_mse": search_mse,
-                "manual_mse": f["mse"],
-                "abs_diff": diff,
-                "rel_diff": diff / abs(f["mse"]) if f["mse"] else diff,
-                "failed": failed.strip().splitlines()[-1] if failed else "",
-            })
+            rows.append(
+                {
+                    "candidate": c,
+                    "params": repr(results["params"][c]),
+                    "split": i,
+                    "repeat": j,
+                    "seed": f["seed"],
+                    "n_epochs": f["n_epochs"],
+                    "search_mse": search_mse,
+                    "manual_mse": f["mse"],
+                    "abs_diff": diff,
+                    "rel_diff": diff / abs(f["mse"]) if f["mse"] else diff,
+                    "failed": failed.strip().splitlines()[-1] if failed else "",
+                }
+            )
         return cls(rows, list(results["params"]), manual)
 
     # ------------------------------------------------------------ numbers
@@ -105,8 +116,10 @@ class ReconciliationReport:
         """Mean MSE of each candidate over folds and repeats, per path."""
         out = {}
         for path in ("search", "manual"):
-            per = [[r[f"{path}_mse"] for r in self.rows if r["candidate"] == c]
-                   for c in range(len(self.candidates))]
+            per = [
+                [r[f"{path}_mse"] for r in self.rows if r["candidate"] == c]
+                for c in range(len(self.candidates))
+            ]
             out[path] = np.array([np.mean(p) if p else np.nan for p in per])
         return out
 
@@ -138,7 +151,8 @@ class ReconciliationReport:
             that failed in one path only counts as a difference).
         """
         bad = [
-            r for r in self.rows
+            r
+            for r in self.rows
             if not (r["abs_diff"] <= atol + rtol * abs(r["manual_mse"]))
         ]
         if bad or not self.same_best:
@@ -179,7 +193,10 @@ class ReconciliationReport:
         """
         means = self.candidate_means()
         width = max(len("candidate"), *(len(repr(p)) for p in self.candidates))
-        head = f"{'candidate':<{width}}  {'search MSE':>14}  {'manual MSE':>14}  {'diff':>9}"
+        head = (
+            f"{'candidate':<{width}}  {'search MSE':>14}  "
+            f"{'manual MSE':>14}  {'diff':>9}"
+        )
         lines = [head, "-" * len(head)]
         for c, params in enumerate(self.candidates):
             s, m = means["search"][c], means["manual"][c]
@@ -219,13 +236,24 @@ class ReconciliationReport:
             fig = ax.figure
         x = np.arange(len(self.candidates))
         for offset, path, marker in ((-0.1, "search", "o"), (0.1, "manual", "s")):
-            per = [[r[f"{path}_mse"] for r in self.rows if r["candidate"] == c]
-                   for c in x]
-            ax.scatter(np.repeat(x + offset, [len(p) for p in per]),
-                       np.concatenate(per), alpha=0.35, marker=marker, s=12)
-            ax.errorbar(x + offset, [np.mean(p) for p in per],
-                        yerr=[np.std(p) for p in per], fmt=marker, capsize=3,
-                        label=f"{path} (mean ± sd over folds and seeds)")
+            per = [
+                [r[f"{path}_mse"] for r in self.rows if r["candidate"] == c] for c in x
+            ]
+            ax.scatter(
+                np.repeat(x + offset, [len(p) for p in per]),
+                np.concatenate(per),
+                alpha=0.35,
+                marker=marker,
+                s=12,
+            )
+            ax.errorbar(
+                x + offset,
+                [np.mean(p) for p in per],
+                yerr=[np.std(p) for p in per],
+                fmt=marker,
+                capsize=3,
+                label=f"{path} (mean ± sd over folds and seeds)",
+            )
         ax.set_xticks(x, [str(c) for c in x])
         ax.set_xlabel("candidate")
         ax.set_ylabel("MSE")

@@ -213,7 +213,8 @@ n_splits_, refit_time_, multimetric_
                 estimator.set_params(**{p + "random_state": base for p in paths})
             else:
                 unset = [
-                    p for p in paths
+                    p
+                    for p in paths
                     if estimator.get_params()[p + "random_state"] is None
                 ]
                 base = _seeding.resolve_random_state(None)
@@ -225,7 +226,9 @@ n_splits_, refit_time_, multimetric_
 
     @staticmethod
     def _warn_uncontrolled(estimator, paths) -> None:
-        params = estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
+        params = (
+            estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
+        )
         items = [("", estimator)] + [(k + "__", v) for k, v in params.items()]
         for prefix, obj in items:
             if prefix in paths or not hasattr(obj, "get_params"):
@@ -338,8 +341,11 @@ n_splits_, refit_time_, multimetric_
             params, merged = candidate_params, out
         else:
             params = [
-                {k: v for k, v in candidate_params[c * S].items()
-                 if k not in self._repeat_keys}
+                {
+                    k: v
+                    for k, v in candidate_params[c * S].items()
+                    if k not in self._repeat_keys
+                }
                 for c in range(C)
             ]
             merged = []
@@ -359,9 +365,15 @@ n_splits_, refit_time_, multimetric_
         results = _compat.base_format_results(self, params, K, merged, more_results)
 
         self.fit_failures_ = [
-            {"candidate": c, "split": i, "repeat": j,
-             "message": fit_of(c, i, j)["fit_error"]}
-            for c in range(C) for i in range(K) for j in range(S)
+            {
+                "candidate": c,
+                "split": i,
+                "repeat": j,
+                "message": fit_of(c, i, j)["fit_error"],
+            }
+            for c in range(C)
+            for i in range(K)
+            for j in range(S)
             if fit_of(c, i, j).get("fit_error")
         ]
         for kind in ("test", "train"):
@@ -372,15 +384,26 @@ n_splits_, refit_time_, multimetric_
                 for i in range(K):
                     for j in range(S):
                         score = fit_of(c, i, j)[key]
-                        items = score.items() if isinstance(score, dict) else [("score", score)]
+                        items = (
+                            score.items()
+                            if isinstance(score, dict)
+                            else [("score", score)]
+                        )
                         for name, value in items:
                             col = f"split{i}_seed{j}_{kind}_{name}"
                             results.setdefault(col, np.full(C, np.nan))[c] = value
 
         name = mse_scorer_name(self.scoring)
         if name is not None:
-            mse = -np.array([[[results[f"split{i}_seed{j}_test_{name}"][c]
-                               for j in range(S)] for i in range(K)] for c in range(C)])
+            mse = -np.array(
+                [
+                    [
+                        [results[f"split{i}_seed{j}_test_{name}"][c] for j in range(S)]
+                        for i in range(K)
+                    ]
+                    for c in range(C)
+                ]
+            )
             results["mean_test_mse"] = mse.mean(axis=(1, 2))
             results["std_fold_mse"] = mse.mean(axis=2).std(axis=1)
             results["std_seed_mse"] = mse.mean(axis=1).std(axis=1)
@@ -413,11 +436,18 @@ n_splits_, refit_time_, multimetric_
 
         check_is_fitted(self, "splits_")
         fits = manual_loop(
-            self.base_estimator_, self.cv_results_["params"], self.splits_,
-            self.n_seeds, self.repeat_params, X, y, self.error_score,
+            self.base_estimator_,
+            self.cv_results_["params"],
+            self.splits_,
+            self.n_seeds,
+            self.repeat_params,
+            X,
+            y,
+            self.error_score,
         )
-        return tabulate(fits, self.cv_results_["params"], len(self.splits_),
-                        self.n_seeds)
+        return tabulate(
+            fits, self.cv_results_["params"], len(self.splits_), self.n_seeds
+        )
 
     def reconcile(self, X, y):
         """Compare this search with :meth:`manual_loop`, fit by fit.

@@ -28,9 +28,9 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from numbers import Integral
-from typing import Iterator
 
 import numpy as np
 
@@ -40,6 +40,7 @@ _FORMAT = b"seeded_keras/seed/v1"
 
 # Streams of randomness derived from one seed_.
 BUILD, DATA_ORDER, HOLDOUT = 0, 1, 2
+
 
 def resolve_random_state(random_state) -> int:
     """Resolve ``random_state`` to the int base of every derived seed.

@@ -113,8 +113,12 @@ class TestDeterminism:
         )
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         out = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True,
-            check=True, env=env, cwd=os.path.dirname(os.path.dirname(__file__)),
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+            cwd=os.path.dirname(os.path.dirname(__file__)),
         ).stdout.split()
         assert out == [str(net.seed_), bits(pred)]
 
@@ -256,28 +260,69 @@ class TestConformance:
 
     def test_composes_with_sklearn(self, diabetes):
         X, y = diabetes
-        ttr = TransformedTargetRegressor(small_net(epochs=1), transformer=StandardScaler())
+        ttr = TransformedTargetRegressor(
+            small_net(epochs=1), transformer=StandardScaler()
+        )
         assert ttr.fit(X, y).predict(X).shape == y.shape
-        stack = StackingRegressor([("net", small_net(epochs=1)), ("ridge", Ridge())], cv=2)
+        stack = StackingRegressor(
+            [("net", small_net(epochs=1)), ("ridge", Ridge())], cv=2
+        )
         assert stack.fit(X, y).predict(X).shape == y.shape
         assert cross_val_predict(small_net(epochs=1), X, y, cv=2).shape == y.shape
 
 
 BAD_INPUT = [
-    ("nan X", lambda X, y: (np.where(X == X[0, 0], np.nan, X), y), ValueError, "Input X contains NaN"),
-    ("inf y", lambda X, y: (X, np.r_[np.inf, y[1:]]), ValueError, "Input y contains infinity"),
-    ("length mismatch", lambda X, y: (X, y[:-1]), ValueError, "inconsistent numbers of samples: \\[160, 159\\]"),
+    (
+        "nan X",
+        lambda X, y: (np.where(X == X[0, 0], np.nan, X), y),
+        ValueError,
+        "Input X contains NaN",
+    ),
+    (
+        "inf y",
+        lambda X, y: (X, np.r_[np.inf, y[1:]]),
+        ValueError,
+        "Input y contains infinity",
+    ),
+    (
+        "length mismatch",
+        lambda X, y: (X, y[:-1]),
+        ValueError,
+        "inconsistent numbers of samples: \\[160, 159\\]",
+    ),
     ("empty X", lambda X, y: (X[:0], y[:0]), ValueError, "Found array with 0 sample"),
     ("3-D X", lambda X, y: (X[:, :, None], y), ValueError, "Found array with dim 3"),
-    ("3-D y", lambda X, y: (X, y[:, None, None]), ValueError, "y must be 1-D .* got an array with 3 dimensions"),
-    ("string X", lambda X, y: (np.full(X.shape, "a"), y), ValueError, "needs numeric X, but X contains strings"),
-    ("object X of strings", lambda X, y: (pd.DataFrame({"a": ["1.0"] * len(y)}), y), ValueError, "needs numeric X"),
-    ("y None", lambda X, y: (X, None), ValueError, "requires y to be passed, but the target y is None"),
+    (
+        "3-D y",
+        lambda X, y: (X, y[:, None, None]),
+        ValueError,
+        "y must be 1-D .* got an array with 3 dimensions",
+    ),
+    (
+        "string X",
+        lambda X, y: (np.full(X.shape, "a"), y),
+        ValueError,
+        "needs numeric X, but X contains strings",
+    ),
+    (
+        "object X of strings",
+        lambda X, y: (pd.DataFrame({"a": ["1.0"] * len(y)}), y),
+        ValueError,
+        "needs numeric X",
+    ),
+    (
+        "y None",
+        lambda X, y: (X, None),
+        ValueError,
+        "requires y to be passed, but the target y is None",
+    ),
 ]
 
 
 class TestBadInput:
-    @pytest.mark.parametrize("case,make,exc,msg", BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
+    @pytest.mark.parametrize(
+        "case,make,exc,msg", BAD_INPUT, ids=[c[0] for c in BAD_INPUT]
+    )
     def test_bad_data(self, diabetes, case, make, exc, msg):
         X, y = diabetes
         net = small_net()
@@ -290,19 +335,37 @@ class TestBadInput:
     @pytest.mark.parametrize(
         "params,msg",
         [
-            ({"random_state": "abc"}, "The 'random_state' parameter of SeededKerasRegressor must be"),
-            ({"validation_fraction": 1.5}, "The 'validation_fraction' parameter of SeededKerasRegressor must be"),
+            (
+                {"random_state": "abc"},
+                "The 'random_state' parameter of SeededKerasRegressor must be",
+            ),
+            (
+                {"validation_fraction": 1.5},
+                "The 'validation_fraction' parameter of SeededKerasRegressor must be",
+            ),
             ({"validation_fraction": 0.0}, "The 'validation_fraction' parameter"),
-            ({"validation_fraction": 0.999}, "validation_fraction=0.999 leaves no training row out of 160"),
+            (
+                {"validation_fraction": 0.999},
+                "validation_fraction=0.999 leaves no training row out of 160",
+            ),
             ({"repeat": -1}, "The 'repeat' parameter"),
             (
                 {"optimizer__learnig_rate": 0.1},
                 "Unknown parameter 'optimizer__learnig_rate' for the optimizer Adam; "
                 "did you mean 'optimizer__learning_rate'\\?",
             ),
-            ({"fit__batchsize": 8}, "Unknown parameter 'fit__batchsize'.*did you mean 'fit__batch_size'"),
-            ({"model__hiden_layer_sizes": (4,)}, "did you mean 'model__hidden_layer_sizes'"),
-            ({"validation_fraction": 0.2, "validation_split": 0.2}, "either validation_fraction or Keras' validation_split"),
+            (
+                {"fit__batchsize": 8},
+                "Unknown parameter 'fit__batchsize'.*did you mean 'fit__batch_size'",
+            ),
+            (
+                {"model__hiden_layer_sizes": (4,)},
+                "did you mean 'model__hidden_layer_sizes'",
+            ),
+            (
+                {"validation_fraction": 0.2, "validation_split": 0.2},
+                "either validation_fraction or Keras' validation_split",
+            ),
         ],
     )
     def test_bad_params(self, diabetes, params, msg):
@@ -318,16 +381,26 @@ class TestBadInput:
         X, y = diabetes
 
         def build(meta):
-            model = keras.Sequential([keras.Input((meta["n_features_in_"],)), keras.layers.Dense(1)])
+            model = keras.Sequential(
+                [keras.Input((meta["n_features_in_"],)), keras.layers.Dense(1)]
+            )
             model.compile(optimizer="sgd", loss="mse")
             return model
 
-        net = SeededKerasRegressor(build, optimizer="adam", optimizer__learning_rate=0.1)
-        with pytest.raises(ValueError, match="would be ignored: the build function compiles"):
+        net = SeededKerasRegressor(
+            build, optimizer="adam", optimizer__learning_rate=0.1
+        )
+        with pytest.raises(
+            ValueError, match="would be ignored: the build function compiles"
+        ):
             net.fit(X, y)
 
     def test_wrong_feature_count_at_predict(self, diabetes, fitted):
         X, _ = diabetes
         net, _ = fitted
-        with pytest.raises(ValueError, match="X has 3 features, but SeededKerasRegressor is expecting 10 features as input"):
+        with pytest.raises(
+            ValueError,
+            match="X has 3 features, but SeededKerasRegressor is expecting 10 "
+            "features as input",
+        ):
             net.predict(X[:, :3])

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import bits, small_net
 from scikeras.wrappers import KerasRegressor
+from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
@@ -63,8 +64,9 @@ class TestReconciliation:
     def test_cv_results_columns(self, searched):
         search, _ = searched
         r = search.cv_results_
-        per_seed = np.array([[r[f"split{i}_seed{j}_test_score"] for j in range(2)]
-                             for i in range(3)])  # (fold, seed, candidate)
+        per_seed = np.array(
+            [[r[f"split{i}_seed{j}_test_score"] for j in range(2)] for i in range(3)]
+        )  # (fold, seed, candidate)
         assert np.array_equal(r["split1_test_score"], per_seed[1].mean(axis=0))
         np.testing.assert_array_equal(r["mean_test_mse"], -per_seed.mean(axis=(0, 1)))
         assert np.array_equal(r["std_fold_mse"], (-per_seed).mean(axis=1).std(axis=0))
@@ -83,7 +85,9 @@ class TestReconciliation:
 
     def test_seeds_common_across_candidates_distinct_across_folds(self, searched):
         _, report = searched
-        seeds = {(r["candidate"], r["split"], r["repeat"]): r["seed"] for r in report.rows}
+        seeds = {
+            (r["candidate"], r["split"], r["repeat"]): r["seed"] for r in report.rows
+        }
         for i in range(3):
             for j in range(2):
                 assert seeds[0, i, j] == seeds[1, i, j]
@@ -105,7 +109,10 @@ class TestReconciliation:
         rows[0]["manual_mse"] += 1.0
         rows[0]["abs_diff"] = 1.0
         broken = ReconciliationReport(rows, report.candidates)
-        with pytest.raises(ReconciliationError, match="(?s)1 of 12 fits differ .* split 0 repeat 0: search 2"):
+        with pytest.raises(
+            ReconciliationError,
+            match="(?s)1 of 12 fits differ .* split 0 repeat 0: search 2",
+        ):
             broken.assert_agree()
         broken.assert_agree(atol=1.0)
 
@@ -113,20 +120,29 @@ class TestReconciliation:
         X, y = diabetes
         search, _ = searched
         flipped = ReconciledSearchCV(
-            small_net(), {"optimizer__learning_rate": [0.1, 0.01]},
-            scoring=MSE, cv=3, random_state=0, n_seeds=2,
+            small_net(),
+            {"optimizer__learning_rate": [0.1, 0.01]},
+            scoring=MSE,
+            cv=3,
+            random_state=0,
+            n_seeds=2,
         ).fit(X, y)
         for i in range(3):
             for j in range(2):
                 col = f"split{i}_seed{j}_test_score"
-                assert bits(flipped.cv_results_[col][::-1]) == bits(search.cv_results_[col])
+                assert bits(flipped.cv_results_[col][::-1]) == bits(
+                    search.cv_results_[col]
+                )
 
     def test_pipeline_reconciles(self, diabetes):
         X, y = diabetes
         pipe = Pipeline([("scale", StandardScaler()), ("net", small_net())])
         search = ReconciledSearchCV(
-            pipe, {"net__optimizer__learning_rate": [0.01, 0.1]},
-            scoring=MSE, cv=2, random_state=0,
+            pipe,
+            {"net__optimizer__learning_rate": [0.01, 0.1]},
+            scoring=MSE,
+            cv=2,
+            random_state=0,
         ).fit(X, y)
         report = search.reconcile(X, y)
         assert report.max_abs_diff == 0.0 and report.same_best
@@ -148,13 +164,20 @@ class TestParallel:
         assert seed_scores(search) == reference
 
     @pytest.mark.parametrize("processes,workers,threads", [(True, 2, 1), (True, 1, 2)])
-    def test_dask_matches_n_jobs_1(self, diabetes, reference, processes, workers, threads):
+    def test_dask_matches_n_jobs_1(
+        self, diabetes, reference, processes, workers, threads
+    ):
         distributed = pytest.importorskip("distributed")
         X, y = diabetes
-        with distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=threads, processes=processes,
-            dashboard_address=None,
-        ) as cluster, distributed.Client(cluster):
+        with (
+            distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=threads,
+                processes=processes,
+                dashboard_address=None,
+            ) as cluster,
+            distributed.Client(cluster),
+        ):
             with joblib.parallel_backend("dask"):
                 search = make_search(cv=2, n_jobs=-1).fit(X, y)
         assert seed_scores(search) == reference
@@ -174,7 +197,10 @@ class TestParallel:
         import json
 
         out = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
             cwd=os.path.dirname(os.path.dirname(__file__)),
         ).stdout
@@ -191,12 +217,19 @@ class TestGridSearchCVPatterns:
     def test_dict_scoring_refit_by_name_and_train_scores(self, diabetes):
         X, y = diabetes
         search = make_search(
-            cv=2, scoring={"mse": MSE, "r2": "r2"}, refit="r2",
+            cv=2,
+            scoring={"mse": MSE, "r2": "r2"},
+            refit="r2",
             return_train_score=True,
         ).fit(X, y)
         r = search.cv_results_
-        for key in ("mean_test_r2", "mean_test_mse", "split1_seed0_test_r2",
-                    "split0_seed0_train_mse", "mean_train_r2"):
+        for key in (
+            "mean_test_r2",
+            "mean_test_mse",
+            "split1_seed0_test_r2",
+            "split0_seed0_train_mse",
+            "mean_train_r2",
+        ):
             assert key in r
         assert search.best_index_ == int(np.argmax(r["mean_test_r2"]))
         assert search.reconcile(X, y).max_abs_diff == 0.0
@@ -239,14 +272,19 @@ class TestErrors:
     def test_unknown_grid_name(self, diabetes):
         X, y = diabetes
         search = ReconciledSearchCV(small_net(), {"epoch": [1, 2]}, scoring=MSE)
-        with pytest.raises(ValueError, match="Unknown parameter 'epoch' in param_grid; did you mean 'epochs'\\?"):
+        with pytest.raises(
+            ValueError,
+            match="Unknown parameter 'epoch' in param_grid; did you mean 'epochs'\\?",
+        ):
             search.fit(X, y)
         assert not hasattr(search, "cv_results_")
 
     def test_misspelled_routed_grid_name(self, diabetes):
         X, y = diabetes
         pipe = Pipeline([("scale", StandardScaler()), ("net", small_net())])
-        search = ReconciledSearchCV(pipe, {"net__optimizer__learnig_rate": [0.1]}, scoring=MSE)
+        search = ReconciledSearchCV(
+            pipe, {"net__optimizer__learnig_rate": [0.1]}, scoring=MSE
+        )
         with pytest.raises(ValueError, match="did you mean 'optimizer__learning_rate'"):
             search.fit(X, y)
 
@@ -263,19 +301,28 @@ class TestErrors:
         X, y = diabetes
         with pytest.raises(ValueError, match="n_seeds=2 needs a SeededKerasRegressor"):
             ReconciledSearchCV(Ridge(), {"alpha": [1.0]}, n_seeds=2).fit(X, y)
-        with pytest.raises(ValueError, match="The 'n_seeds' parameter of ReconciledSearchCV"):
+        with pytest.raises(
+            ValueError, match="The 'n_seeds' parameter of ReconciledSearchCV"
+        ):
             make_search(n_seeds=0).fit(X, y)
 
     def test_reconcile_needs_mse(self, diabetes):
         X, y = diabetes
         search = ReconciledSearchCV(Ridge(), {"alpha": [1.0]}, cv=2).fit(X, y)
-        with pytest.raises(ValueError, match="reconcile compares mean squared errors, but this search was scored with scoring=None"):
+        with pytest.raises(
+            ValueError,
+            match="reconcile compares mean squared errors, but this search was "
+            "scored with scoring=None",
+        ):
             search.reconcile(X, y)
 
     def test_failing_fit_raises_by_default(self, diabetes):
         X, y = diabetes
         search = ReconciledSearchCV(
-            small_net(), {"model__hidden_layer_sizes": [(4,), (-1,)]}, scoring=MSE, cv=2,
+            small_net(),
+            {"model__hidden_layer_sizes": [(4,), (-1,)]},
+            scoring=MSE,
+            cv=2,
         )
         with pytest.raises(ValueError):
             search.fit(X, y)
@@ -283,12 +330,19 @@ class TestErrors:
     def test_failing_fit_recorded_when_continuing(self, diabetes):
         X, y = diabetes
         search = ReconciledSearchCV(
-            small_net(), {"model__hidden_layer_sizes": [(4,), (-1,)]},
-            scoring=MSE, cv=2, error_score=np.nan, random_state=0,
+            small_net(),
+            {"model__hidden_layer_sizes": [(4,), (-1,)]},
+            scoring=MSE,
+            cv=2,
+            error_score=np.nan,
+            random_state=0,
         )
-        with pytest.warns(UserWarning, match="2 fits failed out of a total of 4"):
+        with pytest.warns(FitFailedWarning, match="2 fits failed out of a total of 4"):
             search.fit(X, y)
-        assert [(f["candidate"], f["split"]) for f in search.fit_failures_] == [(1, 0), (1, 1)]
+        assert [(f["candidate"], f["split"]) for f in search.fit_failures_] == [
+            (1, 0),
+            (1, 1),
+        ]
         assert all("ValueError" in f["message"] for f in search.fit_failures_)
         assert np.isfinite(search.cv_results_["mean_test_mse"][0])
         assert search.best_index_ == 0
@@ -299,7 +353,10 @@ class TestErrors:
 
     def test_plain_scikeras_warns(self, diabetes):
         X, y = diabetes
-        plain = KerasRegressor(mlp, loss="mse", epochs=1, verbose=0,
-                               model__hidden_layer_sizes=(4,))
-        with pytest.warns(UserWarning, match="KerasRegressor at 'estimator' seeds process-global"):
+        plain = KerasRegressor(
+            mlp, loss="mse", epochs=1, verbose=0, model__hidden_layer_sizes=(4,)
+        )
+        with pytest.warns(
+            UserWarning, match="KerasRegressor at 'estimator' seeds process-global"
+        ):
             ReconciledSearchCV(plain, {"batch_size": [32]}, scoring=MSE, cv=2).fit(X, y)
