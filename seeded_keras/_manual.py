@@ -14,7 +14,15 @@ from sklearn.utils import _safe_indexing
 
 
 def manual_loop(
-    estimator, candidates, splits, n_seeds, repeat_params, X, y, error_score="raise"
+    estimator,
+    candidates,
+    splits,
+    n_seeds,
+    repeat_params,
+    X,
+    y,
+    error_score="raise",
+    progress=None,
 ):
     """Fit every (candidate, fold, repeat) and score it with float64 MSE.
 
@@ -34,6 +42,8 @@ def manual_loop(
     error_score : "raise" or float, default="raise"
         As in the search: "raise" stops at a failing fit; otherwise the fit is
         recorded with ``mse`` NaN and its ``error`` message.
+    progress : callable, optional
+        Called with each record as its fit finishes.
 
     Returns
     -------
@@ -68,6 +78,8 @@ def manual_loop(
                         "error": error,
                     }
                 )
+                if progress is not None:
+                    progress(fits[-1])
     return fits
 
 

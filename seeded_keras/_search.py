@@ -252,6 +252,19 @@ n_splits_, refit_time_, multimetric_
                     stacklevel=4,
                 )
 
+    def check_param_grid(self) -> None:
+        """Check ``param_grid``'s names against the estimator; train nothing.
+
+        ``fit`` runs this check first; call it to validate a grid early.
+
+        Raises
+        ------
+        ValueError
+            Naming the unknown parameter, with a "did you mean".
+        """
+        estimator = clone(self.estimator)
+        self._check_grid_names(estimator)
+
     def _check_grid_names(self, estimator) -> None:
         """Fail before training on grid names the estimator would not accept."""
         grids = ParameterGrid(self.param_grid).param_grid
@@ -410,7 +423,7 @@ n_splits_, refit_time_, multimetric_
         return results
 
     # --------------------------------------------------- the independent path
-    def manual_loop(self, X, y):
+    def manual_loop(self, X, y, progress=None):
         """Replay every fit of the search as plain Python.
 
         For each candidate, fold of ``splits_`` and repeat: clone, set_params,
@@ -421,6 +434,8 @@ n_splits_, refit_time_, multimetric_
         ----------
         X, y : array-like
             The data the search was fitted on.
+        progress : callable, optional
+            Called with each fit's record as it finishes.
 
         Returns
         -------
@@ -444,18 +459,21 @@ n_splits_, refit_time_, multimetric_
             X,
             y,
             self.error_score,
+            progress,
         )
         return tabulate(
             fits, self.cv_results_["params"], len(self.splits_), self.n_seeds
         )
 
-    def reconcile(self, X, y):
+    def reconcile(self, X, y, progress=None):
         """Compare this search with :meth:`manual_loop`, fit by fit.
 
         Parameters
         ----------
         X, y : array-like
             The data the search was fitted on.
+        progress : callable, optional
+            Called with each manual-loop fit's record as it finishes.
 
         Returns
         -------
@@ -478,5 +496,5 @@ n_splits_, refit_time_, multimetric_
                 f"scoring='{MSE_SCORER}' (or include it in a list or dict of "
                 "scorers)."
             )
-        manual = self.manual_loop(X, y)
+        manual = self.manual_loop(X, y, progress)
         return ReconciliationReport.from_paths(self, name, manual)
