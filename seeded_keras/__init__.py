@@ -1,31 +1,44 @@
 """seeded_keras: Keras regressors that give the same MSE in every tuning path.
 
 The same hyperparameters on the same fold with the same seed give the same
-mean squared error, bit for bit on CPU, in scikit-learn's ``GridSearchCV``,
-in a plain manual loop and in Keras Tuner.
+mean squared error, bit for bit on CPU, in scikit-learn's ``GridSearchCV``
+and in a plain manual loop.
+
+Importing the package is cheap: it only pins TensorFlow's intra-op thread
+count (before TensorFlow starts); TensorFlow, Keras and scikeras are imported
+when a public name is first used.
 """
+
+from importlib import import_module as _import_module
 
 from ._threads import pin_intra_op_threads as _pin
 
-# Must run before TensorFlow is imported (by scikeras, below).
+# Must run before TensorFlow is imported anywhere in this process.
 _pin()
-
-from ._models import mlp  # noqa: E402
-from ._regressor import SeededKerasRegressor  # noqa: E402
-from ._report import ReconciliationError, ReconciliationReport  # noqa: E402
-from ._search import FrozenSplits, ReconciledSearchCV  # noqa: E402
-from ._seeding import derive_seed, fingerprint  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "FrozenSplits",
-    "ReconciledSearchCV",
-    "ReconciliationError",
-    "ReconciliationReport",
-    "SeededKerasRegressor",
-    "derive_seed",
-    "fingerprint",
-    "mlp",
-    "__version__",
-]
+_PUBLIC = {
+    "SeededKerasRegressor": "._regressor",
+    "ReconciledSearchCV": "._search",
+    "FrozenSplits": "._search",
+    "ReconciliationReport": "._report",
+    "ReconciliationError": "._report",
+    "mlp": "._models",
+    "fingerprint": "._seeding",
+    "derive_seed": "._seeding",
+}
+
+__all__ = sorted(_PUBLIC) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(_import_module(_PUBLIC[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'seeded_keras' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -24,7 +24,17 @@ _COLUMNS = (
 
 
 class ReconciliationError(AssertionError):
-    """The search and the manual loop disagree beyond the tolerance."""
+    """The search and the manual loop disagree beyond the tolerance.
+
+    Raised by :meth:`ReconciliationReport.assert_agree`; an ``AssertionError``
+    so that test suites report it as a failed check.
+
+    Examples
+    --------
+    >>> from seeded_keras import ReconciliationError
+    >>> issubclass(ReconciliationError, AssertionError)
+    True
+    """
 
 
 class ReconciliationReport:

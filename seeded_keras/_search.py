@@ -25,6 +25,15 @@ class FrozenSplits:
     ----------
     splits : list of (ndarray, ndarray)
         Train and test indices of each fold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.model_selection import KFold
+    >>> from seeded_keras import FrozenSplits
+    >>> frozen = FrozenSplits(list(KFold(2, shuffle=True).split(np.zeros(4))))
+    >>> [t.tolist() for t, _ in frozen.split()] == [t.tolist() for t, _ in frozen.split()]
+    True
     """
 
     def __init__(self, splits):
