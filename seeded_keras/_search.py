@@ -32,7 +32,8 @@ class FrozenSplits:
     >>> from sklearn.model_selection import KFold
     >>> from seeded_keras import FrozenSplits
     >>> frozen = FrozenSplits(list(KFold(2, shuffle=True).split(np.zeros(4))))
-    >>> [t.tolist() for t, _ in frozen.split()] == [t.tolist() for t, _ in frozen.split()]
+    >>> first = [t.tolist() for t, _ in frozen.split()]
+    >>> first == [t.tolist() for t, _ in frozen.split()]
     True
     """
 
