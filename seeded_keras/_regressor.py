@@ -305,8 +305,12 @@ class SeededKerasRegressor(KerasRegressor):
             return mlp
         return super()._check_model_param()
 
-    def _check_routed_params(self) -> None:
-        """Reject routed parameters that scikeras would silently drop."""
+    def _check_routed_params(self, path: str = "") -> None:
+        """Reject routed parameters that scikeras would silently drop.
+
+        ``path`` (e.g. ``"net__"``) prefixes the names in the message, for a
+        regressor nested in a Pipeline or a search grid.
+        """
         import keras
 
         params = self.get_params()
@@ -321,7 +325,8 @@ class SeededKerasRegressor(KerasRegressor):
                     target = type(keras.optimizers.get(target))
                 if not inspect.isclass(target):
                     raise ValueError(
-                        f"'{key}' is routed to the optimizer, but optimizer is an "
+                        f"'{path}{key}' is routed to the optimizer, but optimizer "
+                        "is an "
                         f"instance ({type(target).__name__}); routed parameters "
                         "apply only to an optimizer given by name or class."
                     )
@@ -341,10 +346,10 @@ class SeededKerasRegressor(KerasRegressor):
                 what = f"keras.Model.{prefix}"
             valid, open_ended = _init_params(target)
             if not open_ended and name not in valid:
-                valid_keys = {f"{prefix}__{v}" for v in valid}
+                valid_keys = {f"{path}{prefix}__{v}" for v in valid}
                 raise ValueError(
-                    f"Unknown parameter '{key}' for the {what}"
-                    f"{_did_you_mean(key, valid_keys)} Valid names: "
+                    f"Unknown parameter '{path}{key}' for the {what}"
+                    f"{_did_you_mean(path + key, valid_keys)} Valid names: "
                     f"{', '.join(sorted(valid_keys))}."
                 )
 

@@ -293,9 +293,9 @@ n_splits_, refit_time_, multimetric_
                 for path in seeded_paths(probe):
                     net = probe if not path else probe.get_params()[path[:-2]]
                     try:
-                        net._check_routed_params()
+                        net._check_routed_params(path)
                     except ValueError as err:
-                        raise ValueError(f"In param_grid ('{key}'): {err}") from None
+                        raise ValueError(f"In param_grid: {err}") from None
 
     # ------------------------------------------------------------------- fit
     def fit(self, X, y=None, **params):

@@ -7,6 +7,7 @@ disagree, 2 bad input (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -173,6 +174,8 @@ def _load_model(spec):
 
 # ---------------------------------------------------------------- running
 def _run(args, X, y, grid, model):
+    with _native_stderr_silenced():
+        import tensorflow  # noqa: F401
     import numpy as np
     from sklearn.model_selection import ParameterGrid, train_test_split
     from sklearn.pipeline import Pipeline
@@ -271,8 +274,6 @@ def _run(args, X, y, grid, model):
 
 
 def _dask_backend(address):
-    import contextlib
-
     if not address:
         return contextlib.nullcontext()
     import joblib
@@ -293,6 +294,26 @@ def _dask_backend(address):
     return stack
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Hide what TensorFlow's C++ runtime prints while it loads.
+
+    Those lines (CUDA probing, absl) are written to file descriptor 2 before
+    any Python logging setting can apply; a bad-input message must stay one
+    line.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv=None) -> int:
     """Run the ``seeded-keras`` command.
 
@@ -307,6 +328,7 @@ def main(argv=None) -> int:
         0 if the paths agree bitwise, 1 if not, 2 on bad input.
     """
     args = _parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ logs quiet
     try:
         if args.command == "demo":
             from sklearn.datasets import load_diabetes

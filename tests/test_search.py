@@ -285,7 +285,9 @@ class TestErrors:
         search = ReconciledSearchCV(
             pipe, {"net__optimizer__learnig_rate": [0.1]}, scoring=MSE
         )
-        with pytest.raises(ValueError, match="did you mean 'optimizer__learning_rate'"):
+        with pytest.raises(
+            ValueError, match="did you mean .net__optimizer__learning_rate."
+        ):
             search.fit(X, y)
 
     def test_bad_data_caught_before_the_sweep(self, diabetes):

@@ -1,0 +1,130 @@
+"""The seeded-keras command, run as a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes
+
+FAST = ["--cv", "2", "--n-seeds", "1", "--epochs", "2", "--quiet"]
+
+
+def run(*args, cwd=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", "seeded_keras", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture(scope="module")
+def csv_and_grid(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    frame = X.iloc[:120].assign(target=y.iloc[:120])
+    frame.to_csv(d / "data.csv", index=False)
+    (d / "grid.json").write_text(json.dumps({"learning_rate": [0.01, 0.05]}))
+    return d
+
+
+@pytest.mark.slow
+def test_demo_agrees_bitwise(tmp_path):
+    out = tmp_path / "report"
+    proc = run("demo", *FAST, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "max |search - manual| over 8 fits: 0.0; same best candidate: True"
+        in proc.stdout
+    )
+    assert "held-out rows" in proc.stdout
+    fits = pd.read_csv(out / "fits.csv")
+    assert len(fits) == 8 and (fits["search_mse"] == fits["manual_mse"]).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["max_abs_diff"] == 0.0
+    assert (out / "reconciliation.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_reconcile_on_a_csv(csv_and_grid, tmp_path):
+    d = csv_and_grid
+    yaml_grid = tmp_path / "grid.yaml"
+    yaml_grid.write_text("hidden_layer_sizes:\n  - [4]\n  - [8]\n")
+    proc = run(
+        "reconcile",
+        "--data",
+        str(d / "data.csv"),
+        "--target",
+        "target",
+        "--grid",
+        str(yaml_grid),
+        *FAST,
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "same best candidate: True" in proc.stdout
+    fits = json.loads((tmp_path / "r" / "fits.json").read_text())
+    assert {f["params"] for f in fits} == {
+        "{'net__model__hidden_layer_sizes': (4,)}",
+        "{'net__model__hidden_layer_sizes': (8,)}",
+    }
+
+
+BAD = [
+    ("missing file", ["--data", "nope.csv"], "data file not found: nope.csv"),
+    ("missing target", ["--target", "y"], "target column 'y' not in"),
+    ("non-numeric", ["--data", "{d}/text.csv"], "non-numeric columns in .*: s"),
+    ("nan", ["--data", "{d}/nan.csv"], "missing values \\(NaN\\) in .*columns: bmi"),
+    ("malformed grid", ["--grid", "{d}/bad.json"], "malformed grid .*bad.json"),
+    (
+        "grid not lists",
+        ["--grid", "{d}/scalar.json"],
+        "'learning_rate' must map to a non-empty list",
+    ),
+    (
+        "unknown grid name",
+        ["--grid", "{d}/typo.json"],
+        "Unknown parameter 'net__optimizer__learnig_rate' for the optimizer Adam; did you mean 'net__optimizer__learning_rate'",
+    ),
+    (
+        "bad model spec",
+        ["--model", "nodots"],
+        "--model must look like package.module:function",
+    ),
+    ("pickle is never loaded", ["--model", "model.pkl"], "--model must look like"),
+]
+
+
+@pytest.mark.parametrize("case,override,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_exits_2_with_one_line(csv_and_grid, case, override, message):
+    import re
+
+    d = csv_and_grid
+    frame = pd.read_csv(d / "data.csv")
+    frame.assign(s="x").to_csv(d / "text.csv", index=False)
+    frame.assign(bmi=np.where(frame.index == 3, np.nan, frame["bmi"])).to_csv(
+        d / "nan.csv", index=False
+    )
+    (d / "bad.json").write_text("{not json")
+    (d / "scalar.json").write_text('{"learning_rate": 0.1}')
+    (d / "typo.json").write_text('{"optimizer__learnig_rate": [0.1]}')
+    args = {
+        "--data": str(d / "data.csv"),
+        "--target": "target",
+        "--grid": str(d / "grid.json"),
+    }
+    for flag, value in zip(override[::2], override[1::2]):
+        args[flag] = value.format(d=d)
+    flat = [x for kv in args.items() for x in kv]
+    proc = run("reconcile", *flat, *FAST)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert re.search(message, lines[0]), lines[0]
