@@ -116,7 +116,7 @@ class ReconciliationReport:
 
     @property
     def max_abs_diff(self) -> float:
-        """Largest |search - manual| over all fits.
+        """Largest absolute difference of the two paths' MSE over all fits.
 
         A fit that failed in both paths counts 0; in one path only, infinity.
         """
