@@ -17,6 +17,7 @@ _COLUMNS = (
     "n_epochs",
     "search_mse",
     "manual_mse",
+    "tuner_mse",
     "abs_diff",
     "rel_diff",
     "failed",
@@ -72,8 +73,22 @@ class ReconciliationReport:
         self.manual = manual
 
     @classmethod
-    def from_paths(cls, search, scorer_name, manual):
-        """Pair a fitted search's per-seed scores with manual-loop records."""
+    def from_paths(cls, search, scorer_name, manual, tuner=None):
+        """Pair a fitted search's per-seed scores with manual-loop records.
+
+        With ``tuner``, its per-execution MSE is a third path; ``abs_diff``
+        is then the largest difference to the manual loop.
+        """
+        tuned = {}
+        if tuner is not None:
+            for record in tuner.executions():
+                for f in record["fits"]:
+                    key = (
+                        repr(sorted(record["params"].items())),
+                        f["split"],
+                        f["repeat"],
+                    )
+                    tuned[key] = f["mse"]
         failures = {
             (f["candidate"], f["split"], f["repeat"]): f["message"]
             for f in search.fit_failures_
@@ -93,6 +108,18 @@ class ReconciliationReport:
                 diff = math.inf  # one path failed where the other did not
             else:
                 diff = abs(search_mse - f["mse"])
+            tuner_mse = math.nan
+            if tuner is not None:
+                params = results["params"][c]
+                key = (repr(sorted(params.items())), i, j)
+                if key not in tuned:
+                    raise ValueError(
+                        f"the tuner has no execution for {params} on split {i}, "
+                        f"repeat {j}; run it on the same grid, folds and seeds."
+                    )
+                tuner_mse = tuned[key]
+                if not failed:
+                    diff = max(diff, abs(tuner_mse - f["mse"]))
             rows.append(
                 {
                     "candidate": c,
@@ -103,6 +130,7 @@ class ReconciliationReport:
                     "n_epochs": f["n_epochs"],
                     "search_mse": search_mse,
                     "manual_mse": f["mse"],
+                    "tuner_mse": tuner_mse,
                     "abs_diff": diff,
                     "rel_diff": diff / abs(f["mse"]) if f["mse"] else diff,
                     "failed": failed.strip().splitlines()[-1] if failed else "",
@@ -188,7 +216,8 @@ class ReconciliationReport:
         -------
         pandas.DataFrame
             Columns: candidate, params, split, repeat, seed, n_epochs,
-            search_mse, manual_mse, abs_diff, rel_diff, failed.
+            search_mse, manual_mse, tuner_mse (NaN without a tuner), abs_diff,
+            rel_diff, failed.
         """
         import pandas as pd
 

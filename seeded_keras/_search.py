@@ -59,6 +59,40 @@ def seeded_paths(estimator) -> list[str]:
     return paths
 
 
+def prepare_estimator(estimator, random_state, n_seeds):
+    """Clone ``estimator`` with one seed base for every seeded regressor.
+
+    Returns
+    -------
+    estimator, paths, base
+        The clone, the parameter prefixes of its SeededKerasRegressors and
+        the seed base they share (None when there is none).
+    """
+    estimator = clone(estimator)
+    paths = seeded_paths(estimator)
+    if n_seeds > 1 and not paths:
+        raise ValueError(
+            f"n_seeds={n_seeds} needs a SeededKerasRegressor in the "
+            f"estimator (its `repeat` parameter selects the seed); "
+            f"{type(estimator).__name__} has none."
+        )
+    base = None
+    if paths:
+        if random_state is not None:
+            base = _seeding.resolve_random_state(random_state)
+            estimator.set_params(**{p + "random_state": base for p in paths})
+        else:
+            unset = [
+                p for p in paths if estimator.get_params()[p + "random_state"] is None
+            ]
+            base = _seeding.resolve_random_state(None)
+            estimator.set_params(**{p + "random_state": base for p in unset})
+            given = [estimator.get_params()[p + "random_state"] for p in paths]
+            base = given[0] if len(set(map(repr, given))) == 1 else None
+    ReconciledSearchCV._warn_uncontrolled(estimator, paths)
+    return estimator, paths, base
+
+
 def mse_scorer_name(scoring):
     """Name under which a search scored neg_mean_squared_error, else None."""
     if scoring == MSE_SCORER:
@@ -207,32 +241,7 @@ n_splits_, refit_time_, multimetric_
 
     # ----------------------------------------------------------- preparation
     def _prepare_estimator(self):
-        """Clone ``estimator`` with one seed base for every seeded regressor."""
-        estimator = clone(self.estimator)
-        paths = seeded_paths(estimator)
-        if self.n_seeds > 1 and not paths:
-            raise ValueError(
-                f"n_seeds={self.n_seeds} needs a SeededKerasRegressor in the "
-                f"estimator (its `repeat` parameter selects the seed); "
-                f"{type(estimator).__name__} has none."
-            )
-        base = None
-        if paths:
-            if self.random_state is not None:
-                base = _seeding.resolve_random_state(self.random_state)
-                estimator.set_params(**{p + "random_state": base for p in paths})
-            else:
-                unset = [
-                    p
-                    for p in paths
-                    if estimator.get_params()[p + "random_state"] is None
-                ]
-                base = _seeding.resolve_random_state(None)
-                estimator.set_params(**{p + "random_state": base for p in unset})
-                given = [estimator.get_params()[p + "random_state"] for p in paths]
-                base = given[0] if len(set(map(repr, given))) == 1 else None
-        self._warn_uncontrolled(estimator, paths)
-        return estimator, paths, base
+        return prepare_estimator(self.estimator, self.random_state, self.n_seeds)
 
     @staticmethod
     def _warn_uncontrolled(estimator, paths) -> None:
@@ -251,7 +260,7 @@ n_splits_, refit_time_, multimetric_
                     "search and the manual loop may disagree, and results vary "
                     "under threads. Use seeded_keras.SeededKerasRegressor.",
                     UserWarning,
-                    stacklevel=4,
+                    stacklevel=5,
                 )
             elif obj.get_params(deep=False).get("random_state", 0) is None:
                 warnings.warn(
@@ -259,7 +268,7 @@ n_splits_, refit_time_, multimetric_
                     "reproducible and the search and the manual loop may "
                     "disagree. Set its random_state.",
                     UserWarning,
-                    stacklevel=4,
+                    stacklevel=5,
                 )
 
     def check_param_grid(self) -> None:
@@ -475,7 +484,7 @@ n_splits_, refit_time_, multimetric_
             fits, self.cv_results_["params"], len(self.splits_), self.n_seeds
         )
 
-    def reconcile(self, X, y, progress=None):
+    def reconcile(self, X, y, progress=None, tuner=None):
         """Compare this search with :meth:`manual_loop`, fit by fit.
 
         Parameters
@@ -484,6 +493,9 @@ n_splits_, refit_time_, multimetric_
             The data the search was fitted on.
         progress : callable, optional
             Called with each manual-loop fit's record as it finishes.
+        tuner : ReconciledTuner, optional
+            A finished tuner search on the same folds and seeds: its
+            executions become a third path (``tuner_mse``) in the report.
 
         Returns
         -------
@@ -507,4 +519,4 @@ n_splits_, refit_time_, multimetric_
                 "scorers)."
             )
         manual = self.manual_loop(X, y, progress)
-        return ReconciliationReport.from_paths(self, name, manual)
+        return ReconciliationReport.from_paths(self, name, manual, tuner)
