@@ -122,12 +122,12 @@ def hyperparameters_to_grid(hyperparameters):
         elif isinstance(
             h, (kt.engine.hyperparameters.Int, kt.engine.hyperparameters.Float)
         ):
-            if h.step is None:
+            if h.step is None and type(h).__name__ == "Float":
                 raise ValueError(
                     f"Float hyperparameter '{h.name}' has no step, so no finite "
                     "grid; give it a step."
                 )
-            grid[h.name] = list(h.values) if hasattr(h, "values") else _steps(h)
+            grid[h.name] = _steps(h)
         else:
             raise ValueError(
                 f"hyperparameter '{h.name}' ({type(h).__name__}) has no grid equivalent"
@@ -136,22 +136,15 @@ def hyperparameters_to_grid(hyperparameters):
 
 
 def _steps(h):
+    """Every value of an Int or a stepped Float, min to max inclusive."""
+    is_int = type(h).__name__ == "Int"
+    step = h.step if h.step is not None else 1
     out, i = [], 0
     while True:
-        if h.sampling == "log":
-            v = h.min_value * h.step**i
-        else:
-            v = h.min_value + i * h.step
-        if v > h.max_value + 1e-12 * abs(h.max_value):
+        v = h.min_value * step**i if h.sampling == "log" else h.min_value + i * step
+        if v > h.max_value + 1e-9 * abs(h.max_value):
             return out
-        out.append(
-            int(v)
-            if isinstance(h.min_value, int)
-            and h.sampling != "log"
-            and float(v).is_integer()
-            and type(h).__name__ == "Int"
-            else v
-        )
+        out.append(int(round(v)) if is_int else float(v))
         i += 1
 
 

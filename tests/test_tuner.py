@@ -75,16 +75,21 @@ class TestTuner:
         calls = []
 
         class Counting(ReconciledTuner):
+            interrupt_at = None
+
             def run_trial(self, trial, X, y):
+                if len(calls) == self.interrupt_at:
+                    raise KeyboardInterrupt  # the user pressed Ctrl-C
                 calls.append(dict(trial.hyperparameters.values))
                 return super().run_trial(trial, X, y)
 
         kwargs = dict(cv=2, random_state=0, directory=str(tmp_path), project_name="p")
-        hp = grid_to_hyperparameters(GRID)
-        Counting(small_net(), hp, max_trials=1, **kwargs).search(X, y)
+        first = Counting(small_net(), grid_to_hyperparameters(GRID), **kwargs)
+        first.interrupt_at = 1
+        with pytest.raises(KeyboardInterrupt):
+            first.search(X, y)
         assert len(calls) == 1
         resumed = Counting(small_net(), grid_to_hyperparameters(GRID), **kwargs)
-        resumed.oracle.max_trials = None
         resumed.search(X, y)
         assert len(calls) == 2 and calls[0] != calls[1]
         assert len(resumed.executions()) == 2
@@ -92,7 +97,7 @@ class TestTuner:
             small_net(), grid_to_hyperparameters(GRID), **{**kwargs, "cv": 3}
         )
         with pytest.raises(
-            ValueError, match="different protocol \\(splits_sha256\\) differ"
+            ValueError, match="different protocol \\(splits_sha256 differ\\); its trials cannot be mixed"
         ):
             other.search(X, y)
 
