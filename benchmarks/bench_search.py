@@ -90,8 +90,12 @@ def contenders(X, y, epochs):
             joblib.externals.loky.get_reusable_executor().shutdown(wait=True)
             net = seeded_keras.SeededKerasRegressor(**common)
             return seeded_keras.ReconciledSearchCV(
-                net, GRID, scoring="neg_mean_squared_error", cv=cv,
-                random_state=0, n_jobs=n_jobs,
+                net,
+                GRID,
+                scoring="neg_mean_squared_error",
+                cv=cv,
+                random_state=0,
+                n_jobs=n_jobs,
             ).fit(X, y)
 
         return run
@@ -101,8 +105,12 @@ def contenders(X, y, epochs):
     def manual():
         fitted.manual_loop(X, y)
 
-    return {"plain": plain, "rsearch1": rsearch(1), "rsearch2": rsearch(2),
-            "manual": manual}
+    return {
+        "plain": plain,
+        "rsearch1": rsearch(1),
+        "rsearch2": rsearch(2),
+        "manual": manual,
+    }
 
 
 def main():
@@ -113,8 +121,11 @@ def main():
 
     X, y = load_diabetes(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    n_fits = 5 * len(GRID["model__hidden_layer_sizes"]) * len(
-        GRID["optimizer__learning_rate"])
+    n_fits = (
+        5
+        * len(GRID["model__hidden_layer_sizes"])
+        * len(GRID["optimizer__learning_rate"])
+    )
     runs = contenders(X, y, args.epochs)
     times = {name: [] for name in runs}
     memory = {name: [] for name in runs}
@@ -130,16 +141,22 @@ def main():
             print(f"round {r + 1}: {name:<9} {times[name][-1]:7.1f} s", flush=True)
 
     base = statistics.median(times["plain"])
-    print(f"\n{n_fits} fits per run, {args.epochs} epochs, {args.repeats} rounds, "
-          f"{os.cpu_count()} CPUs, TF_NUM_INTRAOP_THREADS="
-          f"{os.environ.get('TF_NUM_INTRAOP_THREADS')}")
-    print(f"{'contender':<10} {'median s':>9} {'fits/s':>7} {'peak MB':>8} "
-          f"{'time / plain':>13} {'fits/s / plain':>15}")
+    print(
+        f"\n{n_fits} fits per run, {args.epochs} epochs, {args.repeats} rounds, "
+        f"{os.cpu_count()} CPUs, TF_NUM_INTRAOP_THREADS="
+        f"{os.environ.get('TF_NUM_INTRAOP_THREADS')}"
+    )
+    print(
+        f"{'contender':<10} {'median s':>9} {'fits/s':>7} {'peak MB':>8} "
+        f"{'time / plain':>13} {'fits/s / plain':>15}"
+    )
     for name in names:
         med = statistics.median(times[name])
-        print(f"{name:<10} {med:9.1f} {n_fits / med:7.2f} "
-              f"{statistics.median(memory[name]):8.0f} {med / base:13.2f} "
-              f"{base / med:15.2f}")
+        print(
+            f"{name:<10} {med:9.1f} {n_fits / med:7.2f} "
+            f"{statistics.median(memory[name]):8.0f} {med / base:13.2f} "
+            f"{base / med:15.2f}"
+        )
     s1, s2 = statistics.median(times["rsearch1"]), statistics.median(times["rsearch2"])
     print(f"\nspeed-up n_jobs=2 over n_jobs=1: {s1 / s2:.2f}x")
 
