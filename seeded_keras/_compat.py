@@ -16,7 +16,9 @@ from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     StrOptions,
     validate_parameter_constraints,
 )
-from sklearn.utils.validation import _check_method_params  # noqa: F401
+from sklearn.utils.validation import (  # noqa: F401  (re-exported)
+    _check_sample_weight as check_sample_weight,
+)
 
 # --------------------------------------------------------------------------
 # TensorFlow op determinism, reference-counted across concurrent fits

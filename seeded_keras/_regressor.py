@@ -18,7 +18,6 @@ from scikeras.wrappers import KerasRegressor
 from sklearn.metrics import r2_score
 from sklearn.utils import RegressorTags
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
@@ -91,20 +90,21 @@ def check_xy(X, y, estimator_name: str, check_X: bool = True):
         raise ValueError(
             f"{estimator_name} requires y to be passed, but the target y is None."
         )
-    for name, a in (("X", X), ("y", y)) if check_X else (("y", y),):
-        arr = a if hasattr(a, "dtype") and not hasattr(a, "columns") else None
-        if arr is None:
-            arr = np.asarray(a.values if hasattr(a, "columns") else a, dtype=object)
-        if arr.dtype.kind in "OUS" and any(
-            isinstance(v, (str, bytes)) for v in np.ravel(arr)
+    arrays = {"y": np.asarray(y)}
+    if check_X:
+        arrays["X"] = np.asarray(X)
+    for name, arr in arrays.items():
+        kind = arr.dtype.kind
+        if kind in "US" or (
+            kind == "O" and any(isinstance(v, (str, bytes)) for v in arr.ravel())
         ):
             raise ValueError(
                 f"{estimator_name} needs numeric {name}, but {name} contains "
                 "strings. Encode them first, e.g. with a OneHotEncoder or "
                 "OrdinalEncoder in a Pipeline in front of the regressor."
             )
-    y_arr = np.asarray(y) if not hasattr(y, "dtype") else y
-    if getattr(y_arr, "ndim", 1) > 2:
+    y_arr = arrays["y"]
+    if y_arr.ndim > 2:
         raise ValueError(
             f"y must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); got an "
             f"array with {y_arr.ndim} dimensions."
@@ -446,7 +446,7 @@ class SeededKerasRegressor(KerasRegressor):
             ensure_all_finite=True,
         )
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
+            sample_weight = _compat.check_sample_weight(sample_weight, X)
         self._validation_split = self._validate_fit_params(len(X))
         self.random_state_ = _seeding.resolve_random_state(self.random_state)
         self.fingerprint_ = _seeding.fingerprint(X, y, sample_weight)

@@ -43,7 +43,8 @@ def test_demo_agrees_bitwise(tmp_path):
         "max |search - manual| over 8 fits: 0.0; same best candidate: True"
         in proc.stdout
     )
-    assert "held-out rows" in proc.stdout
+    assert "held-out test rows: 89" in proc.stdout
+    assert "final test MSE" in proc.stdout and "CV vs test data" in proc.stdout
     fits = pd.read_csv(out / "fits.csv")
     assert len(fits) == 8 and (fits["search_mse"] == fits["manual_mse"]).all()
     summary = json.loads((out / "summary.json").read_text())

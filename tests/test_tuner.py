@@ -97,7 +97,8 @@ class TestTuner:
             small_net(), grid_to_hyperparameters(GRID), **{**kwargs, "cv": 3}
         )
         with pytest.raises(
-            ValueError, match="different protocol \\(splits_sha256 differ\\); its trials cannot be mixed"
+            ValueError,
+            match="different protocol \\(splits_sha256 differ\\); its trials cannot be mixed",
         ):
             other.search(X, y)
 
