@@ -279,15 +279,9 @@ class GapExplanation:
         -------
         matplotlib.figure.Figure
         """
-        import matplotlib
+        from ._report import new_axes
 
-        if ax is None:
-            matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
-
-            fig, ax = plt.subplots(figsize=(6, 3.5))
-        else:
-            fig = ax.figure
+        fig, ax = new_axes(ax, (6, 3.5))
         labels = ["CV MSE", *self.parts, "test MSE"]
         level = self.cv_mse
         ax.bar(0, self.cv_mse, color="tab:blue")

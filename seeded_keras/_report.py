@@ -24,6 +24,16 @@ _COLUMNS = (
 )
 
 
+def new_axes(ax, figsize):
+    """The given Axes and its figure, or a new Figure that touches no pyplot state."""
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
+
+
 class ReconciliationError(AssertionError):
     """The search and the manual loop disagree beyond the tolerance.
 
@@ -264,15 +274,7 @@ class ReconciliationReport:
         -------
         matplotlib.figure.Figure
         """
-        import matplotlib
-
-        if ax is None:
-            matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
-
-            fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(self.candidates)), 3.5))
-        else:
-            fig = ax.figure
+        fig, ax = new_axes(ax, (max(4, 1.2 * len(self.candidates)), 3.5))
         x = np.arange(len(self.candidates))
         for offset, path, marker in ((-0.1, "search", "o"), (0.1, "manual", "s")):
             per = [
