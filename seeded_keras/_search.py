@@ -151,6 +151,9 @@ class ReconciledSearchCV(GridSearchCV):
     refit : bool, str or callable, default=True
     cv : int, cross-validation generator or iterable, default=None
     verbose : int, default=0
+        As in GridSearchCV; any positive value also prints a progress line
+        (fits done / total, elapsed, ETA) after each candidate, which then
+        runs its folds and seeds as one parallel batch.
     pre_dispatch : int or str, default="2*n_jobs"
     error_score : "raise" or numeric, default="raise"
         Unlike GridSearchCV (``np.nan``), a failing fit stops the search by
@@ -253,20 +256,14 @@ n_splits_, refit_time_, multimetric_
             if prefix in paths or not hasattr(obj, "get_params"):
                 continue
             name = prefix.rstrip("_") or "estimator"
+            # Other estimators' random_state is left alone: most are
+            # deterministic whatever it is (Ridge), and guessing would cry wolf.
             if type(obj).__module__.startswith("scikeras"):
                 warnings.warn(
                     f"{type(obj).__name__} at '{name}' seeds process-global "
                     "random state (and not at all without random_state): the "
                     "search and the manual loop may disagree, and results vary "
                     "under threads. Use seeded_keras.SeededKerasRegressor.",
-                    UserWarning,
-                    stacklevel=5,
-                )
-            elif obj.get_params(deep=False).get("random_state", 0) is None:
-                warnings.warn(
-                    f"'{name}' has random_state=None, so its fits are not "
-                    "reproducible and the search and the manual loop may "
-                    "disagree. Set its random_state.",
                     UserWarning,
                     stacklevel=5,
                 )
@@ -360,7 +357,18 @@ n_splits_, refit_time_, multimetric_
             for params in ParameterGrid(self.param_grid)
             for j in range(self.n_seeds)
         ]
-        evaluate_candidates(candidates)
+        if not self.verbose:
+            evaluate_candidates(candidates)
+            return
+        # With verbose, evaluate one candidate (all folds and seeds) at a time
+        # and report fits done / total, elapsed and ETA after each.
+        from ._progress import Progress
+
+        per = self.n_seeds * len(self.splits_)
+        progress = Progress(len(candidates) * len(self.splits_), "search")
+        for start in range(0, len(candidates), self.n_seeds):
+            evaluate_candidates(candidates[start : start + self.n_seeds])
+            progress(n=per)
 
     def _format_results(self, candidate_params, n_splits, out, more_results=None):
         S, K = self.n_seeds, n_splits

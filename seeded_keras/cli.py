@@ -12,8 +12,9 @@ import importlib
 import json
 import os
 import sys
-import time
 from pathlib import Path
+
+from ._progress import Progress
 
 EXIT_AGREE, EXIT_DISAGREE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -33,38 +34,6 @@ DEMO_GRID = {
 
 class BadInput(Exception):
     """A problem with what the user gave us; reported as one line, exit 2."""
-
-
-class Progress:
-    """Print ``fits done / total, elapsed, ETA`` on one refreshed line.
-
-    Parameters
-    ----------
-    total : int
-        Number of fits expected.
-    label : str
-        Printed in front of the counts.
-    stream : file, default=sys.stderr
-    """
-
-    def __init__(self, total, label, stream=None):
-        self.total, self.label, self.done = total, label, 0
-        self.stream = stream or sys.stderr
-        self.start = time.perf_counter()
-
-    def __call__(self, record=None):
-        """Count one finished fit and redraw."""
-        self.done += 1
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / self.done * (self.total - self.done)
-        end = "\n" if self.done >= self.total else "\r"
-        print(
-            f"{self.label}: {self.done}/{self.total} fits, "
-            f"elapsed {elapsed:5.1f}s, ETA {eta:5.1f}s",
-            end=end,
-            file=self.stream,
-            flush=True,
-        )
 
 
 def _parser() -> argparse.ArgumentParser:

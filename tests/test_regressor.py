@@ -122,6 +122,34 @@ class TestDeterminism:
         ).stdout.split()
         assert out == [str(net.seed_), bits(pred)]
 
+    @pytest.mark.slow
+    def test_warns_once_when_tensorflow_started_first(self):
+        script = textwrap.dedent(
+            """
+            import warnings
+            import numpy as np
+            import tensorflow as tf
+            tf.constant(1.0) + 1.0  # the runtime starts with its own thread count
+            import seeded_keras
+            X, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20.0)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                for _ in range(2):
+                    seeded_keras.SeededKerasRegressor(random_state=0).fit(X, y)
+            print(sum("initialised before seeded_keras" in str(w.message)
+                      for w in caught))
+            """
+        )
+        env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout
+        assert out.split()[-1] == "1"
+
     def test_global_state_is_restored(self, diabetes):
         X, y = diabetes
         random.seed(5)

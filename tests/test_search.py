@@ -268,6 +268,17 @@ class TestGridSearchCVPatterns:
         assert ours.reconcile(X, y).max_abs_diff == 0.0
 
 
+def test_verbose_prints_progress_and_changes_no_result(diabetes, capsys):
+    X, y = diabetes
+    grid = {"alpha": [0.1, 1.0, 10.0]}
+    quiet = ReconciledSearchCV(Ridge(), grid, scoring=MSE, cv=3).fit(X, y)
+    loud = ReconciledSearchCV(Ridge(), grid, scoring=MSE, cv=3, verbose=1).fit(X, y)
+    err = capsys.readouterr().err
+    assert "search: 3/9 fits" in err and "search: 9/9 fits" in err and "ETA" in err
+    for key in ("mean_test_score", "split2_seed0_test_score", "rank_test_score"):
+        assert bits(quiet.cv_results_[key]) == bits(loud.cv_results_[key])
+
+
 class TestErrors:
     def test_unknown_grid_name(self, diabetes):
         X, y = diabetes
