@@ -283,25 +283,26 @@ n_splits_, refit_time_, multimetric_
 
     def _check_grid_names(self, estimator) -> None:
         """Fail before training on grid names the estimator would not accept."""
-        grids = ParameterGrid(self.param_grid).param_grid
-        valid = sorted(estimator.get_params(deep=True))
-        for grid in grids:
-            for key, values in grid.items():
-                probe = clone(estimator)
+        for grid in ParameterGrid(self.param_grid).param_grid:
+            # Set a whole grid point, outer names first, as set_params does:
+            # a grid may put an estimator in a step and then tune its params.
+            probe = clone(estimator)
+            for key in sorted(grid, key=lambda k: k.count("__")):
+                valid = sorted(probe.get_params(deep=True))
                 try:
-                    probe.set_params(**{key: list(values)[0]})
+                    probe.set_params(**{key: clone(list(grid[key])[0], safe=False)})
                 except ValueError:
                     raise ValueError(
                         f"Unknown parameter '{key}' in param_grid"
                         f"{_did_you_mean(key, valid)} Valid parameters: "
                         f"{', '.join(valid)}."
                     ) from None
-                for path in seeded_paths(probe):
-                    net = probe if not path else probe.get_params()[path[:-2]]
-                    try:
-                        net._check_routed_params(path)
-                    except ValueError as err:
-                        raise ValueError(f"In param_grid: {err}") from None
+            for path in seeded_paths(probe):
+                net = probe if not path else probe.get_params()[path[:-2]]
+                try:
+                    net._check_routed_params(path)
+                except ValueError as err:
+                    raise ValueError(f"In param_grid: {err}") from None
 
     # ------------------------------------------------------------------- fit
     def fit(self, X, y=None, **params):
@@ -335,10 +336,17 @@ n_splits_, refit_time_, multimetric_
         self.base_estimator_ = estimator
         self.fit_failures_ = []
         cv = check_cv(self.cv, y, classifier=is_classifier(estimator))
-        self.splits_ = [
-            (np.asarray(train), np.asarray(test))
-            for train, test in cv.split(X, y, params.get("groups"))
-        ]
+        try:
+            self.splits_ = [
+                (np.asarray(train), np.asarray(test))
+                for train, test in cv.split(X, y, params.get("groups"))
+            ]
+        except ValueError:
+            # Let GridSearchCV report its own problems (scoring, refit, ...)
+            # in its own order; the same split fails there if nothing else.
+            with _compat.search_with(self, estimator=estimator):
+                super().fit(X, y, **params)
+            raise
         with _compat.search_with(
             self, estimator=estimator, cv=FrozenSplits(self.splits_)
         ):
