@@ -149,7 +149,54 @@ def _steps(h):
 
 
 class ReconciledTuner(BaseTuner):
-    __doc__ = None  # set below from _TUNER_DOC
+    """Keras Tuner search whose every trial is scored like ReconciledSearchCV.
+
+    A ``keras_tuner`` tuner (``BaseTuner`` with Keras Tuner's Oracles,
+    HyperParameters, project directory and ``overwrite=False`` resume).  Each
+    trial sets its hyperparameters on a clone of ``estimator`` (names are
+    estimator parameters, e.g. ``optimizer__learning_rate``) and is fitted on
+    every fold of the frozen ``splits_`` and every seed ``repeat = 0 ..
+    n_seeds-1``, scored by scikit-learn's float64 ``mean_squared_error`` of
+    ``predict()``.  The objective ``"mse"`` is the mean over folds and seeds --
+    for hyperparameters shared with a :class:`ReconciledSearchCV` on the same
+    folds and seeds it equals the search's ``mean_test_mse`` bit for bit.  Every
+    execution is kept in the trial's ``executions.json``.
+
+    A project resumed with ``overwrite=False`` skips finished trials; one made
+    with different folds, seeds or estimator settings is refused.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A SeededKerasRegressor or a Pipeline ending in one.
+    hyperparameters : keras_tuner.HyperParameters
+        See :func:`grid_to_hyperparameters` to build them from a param_grid.
+    cv : int, splitter or list of (train, test), default=5
+        Frozen once per ``search`` into ``splits_``.
+    n_seeds : int, default=1
+    random_state : int or None, default=None
+    oracle : keras_tuner Oracle, optional
+        Default: ``GridSearchOracle`` on ``hyperparameters`` minimising "mse".
+    max_trials : int, optional
+    directory, project_name : str, optional
+    overwrite : bool, default=False
+
+    Attributes
+    ----------
+    splits_ : list of (ndarray, ndarray)
+    base_estimator_ : estimator
+    random_state_ : int or None
+
+    Examples
+    --------
+    >>> from seeded_keras import ReconciledTuner, SeededKerasRegressor
+    >>> from seeded_keras import grid_to_hyperparameters
+    >>> hp = grid_to_hyperparameters({"optimizer__learning_rate": [0.01, 0.1]})
+    >>> tuner = ReconciledTuner(SeededKerasRegressor(epochs=1), hp, cv=2,
+    ...                         random_state=0, directory="/tmp/sk_doctest",
+    ...                         overwrite=True)  # doctest: +SKIP
+
+    """
 
     def __init__(
         self,
@@ -343,54 +390,3 @@ def _json_default(o):
     if isinstance(o, tuple):
         return list(o)
     return str(o)
-
-
-_TUNER_DOC = """Keras Tuner search whose every trial is scored like ReconciledSearchCV.
-
-A ``keras_tuner`` tuner (``BaseTuner`` with Keras Tuner's Oracles,
-HyperParameters, project directory and ``overwrite=False`` resume).  Each
-trial sets its hyperparameters on a clone of ``estimator`` (names are
-estimator parameters, e.g. ``optimizer__learning_rate``) and is fitted on
-every fold of the frozen ``splits_`` and every seed ``repeat = 0 ..
-n_seeds-1``, scored by scikit-learn's float64 ``mean_squared_error`` of
-``predict()``.  The objective ``"mse"`` is the mean over folds and seeds --
-for hyperparameters shared with a :class:`ReconciledSearchCV` on the same
-folds and seeds it equals the search's ``mean_test_mse`` bit for bit.  Every
-execution is kept in the trial's ``executions.json``.
-
-A project resumed with ``overwrite=False`` skips finished trials; one made
-with different folds, seeds or estimator settings is refused.
-
-Parameters
-----------
-estimator : estimator
-    A SeededKerasRegressor or a Pipeline ending in one.
-hyperparameters : keras_tuner.HyperParameters
-    See :func:`grid_to_hyperparameters` to build them from a param_grid.
-cv : int, splitter or list of (train, test), default=5
-    Frozen once per ``search`` into ``splits_``.
-n_seeds : int, default=1
-random_state : int or None, default=None
-oracle : keras_tuner Oracle, optional
-    Default: ``GridSearchOracle`` on ``hyperparameters`` minimising "mse".
-max_trials : int, optional
-directory, project_name : str, optional
-overwrite : bool, default=False
-
-Attributes
-----------
-splits_ : list of (ndarray, ndarray)
-base_estimator_ : estimator
-random_state_ : int or None
-
-Examples
---------
->>> from seeded_keras import ReconciledTuner, SeededKerasRegressor
->>> from seeded_keras import grid_to_hyperparameters
->>> hp = grid_to_hyperparameters({"optimizer__learning_rate": [0.01, 0.1]})
->>> tuner = ReconciledTuner(SeededKerasRegressor(epochs=1), hp, cv=2,
-...                         random_state=0, directory="/tmp/sk_doctest",
-...                         overwrite=True)  # doctest: +SKIP
-"""
-
-ReconciledTuner.__doc__ = _TUNER_DOC
