@@ -102,7 +102,7 @@ class TestTuner:
         ):
             other.search(X, y)
 
-    def test_hyperparameter_the_build_function_may_ignore_warns(self):
+    def test_hyperparameter_the_build_function_may_ignore_warns(self, tmp_path):
         def build(meta, compile_kwargs, **kwargs):
             return None
 
@@ -115,15 +115,15 @@ class TestTuner:
             ReconciledTuner(
                 SeededKerasRegressor(build),
                 hp,
-                directory="/tmp/sk_warn",
+                directory=str(tmp_path),
                 overwrite=True,
             )
 
-    def test_unknown_hyperparameter_name(self):
+    def test_unknown_hyperparameter_name(self, tmp_path):
         hp = kt.HyperParameters()
         hp.Choice("optimizer__learnig_rate", [0.1, 0.2])
         with pytest.raises(ValueError, match="did you mean 'optimizer__learning_rate'"):
-            ReconciledTuner(small_net(), hp, directory="/tmp/sk_bad", overwrite=True)
+            ReconciledTuner(small_net(), hp, directory=str(tmp_path), overwrite=True)
 
 
 class TestConversion:
