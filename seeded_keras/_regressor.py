@@ -475,16 +475,18 @@ class SeededKerasRegressor(KerasRegressor):
         self._fit_callbacks = [copy.deepcopy(cb) for cb in self._fit_callbacks]
 
     def _ensure_compiled_model(self) -> None:
+        compiled_by_build = self.model_.compiled  # else scikeras compiles it
         super()._ensure_compiled_model()
+        if not compiled_by_build:
+            return
         build_fn = self._check_model_param()
         routed = [
             k
             for k in self.get_params()
             if k.partition("__")[0] in ("optimizer", "loss", "compile") and "__" in k
         ]
-        takes_compile = callable(build_fn) and (
-            "compile_kwargs" in _init_params(build_fn)[0] or _init_params(build_fn)[1]
-        )
+        names, open_ended = _init_params(build_fn) if callable(build_fn) else ((), 0)
+        takes_compile = "compile_kwargs" in names or open_ended
         if routed and not takes_compile:
             raise ValueError(
                 f"{', '.join(sorted(routed))} would be ignored: the build function "
