@@ -23,6 +23,7 @@ def manual_loop(
     y,
     error_score="raise",
     progress=None,
+    fit_params=None,
 ):
     """Fit every (candidate, fold, repeat) and score it with float64 MSE.
 
@@ -44,6 +45,10 @@ def manual_loop(
         recorded with ``mse`` NaN and its ``error`` message.
     progress : callable, optional
         Called with each record as its fit finishes.
+    fit_params : dict, optional
+        Passed to every ``fit``; arrays with one entry per row of ``X`` are
+        cut to the fold's train rows.  A ``sample_weight`` also weights each
+        fold's test MSE, as GridSearchCV does for scorers that accept it.
 
     Returns
     -------
@@ -52,6 +57,11 @@ def manual_loop(
         ``seed``, ``n_epochs`` (None for estimators without them) and
         ``error`` ("" when the fit succeeded).
     """
+    weights = (fit_params or {}).get("sample_weight")
+
+    def test_weights(test):  # GridSearchCV weights the test MSE too
+        return None if weights is None else _safe_indexing(weights, test)
+
     fits = []
     for c, params in enumerate(candidates):
         for i, (train, test) in enumerate(splits):
@@ -59,9 +69,17 @@ def manual_loop(
                 est = clone(estimator).set_params(**params, **repeat_params(j))
                 mse, error = np.nan, ""
                 try:
-                    est.fit(_safe_indexing(X, train), _safe_indexing(y, train))
+                    est.fit(
+                        _safe_indexing(X, train),
+                        _safe_indexing(y, train),
+                        **_rows(fit_params or {}, len(y), train),
+                    )
                     y_pred = est.predict(_safe_indexing(X, test))
-                    mse = mean_squared_error(_safe_indexing(y, test), y_pred)
+                    mse = mean_squared_error(
+                        _safe_indexing(y, test),
+                        y_pred,
+                        sample_weight=test_weights(test),
+                    )
                 except Exception as exc:
                     if error_score == "raise":
                         raise
@@ -81,6 +99,16 @@ def manual_loop(
                 if progress is not None:
                     progress(fits[-1])
     return fits
+
+
+def _rows(params, n_samples, rows):
+    """Cut per-row fit parameters to ``rows``; pass the others unchanged."""
+    return {
+        k: _safe_indexing(v, rows)
+        if hasattr(v, "__len__") and not isinstance(v, str) and len(v) == n_samples
+        else v
+        for k, v in params.items()
+    }
 
 
 def tabulate(fits, candidates, n_splits, n_seeds):

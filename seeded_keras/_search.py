@@ -458,7 +458,7 @@ n_splits_, refit_time_, multimetric_
         return results
 
     # --------------------------------------------------- the independent path
-    def manual_loop(self, X, y, progress=None):
+    def manual_loop(self, X, y, progress=None, **fit_params):
         """Replay every fit of the search as plain Python.
 
         For each candidate, fold of ``splits_`` and repeat: clone, set_params,
@@ -471,6 +471,10 @@ n_splits_, refit_time_, multimetric_
             The data the search was fitted on.
         progress : callable, optional
             Called with each fit's record as it finishes.
+        **fit_params : dict
+            The fit parameters given to the search's ``fit`` (e.g.
+            ``sample_weight``); arrays with one entry per row are cut to each
+            fold's train rows, as GridSearchCV does.
 
         Returns
         -------
@@ -495,12 +499,13 @@ n_splits_, refit_time_, multimetric_
             y,
             self.error_score,
             progress,
+            fit_params,
         )
         return tabulate(
             fits, self.cv_results_["params"], len(self.splits_), self.n_seeds
         )
 
-    def reconcile(self, X, y, progress=None, tuner=None):
+    def reconcile(self, X, y, progress=None, tuner=None, **fit_params):
         """Compare this search with :meth:`manual_loop`, fit by fit.
 
         Parameters
@@ -512,6 +517,8 @@ n_splits_, refit_time_, multimetric_
         tuner : ReconciledTuner, optional
             A finished tuner search on the same folds and seeds: its
             executions become a third path (``tuner_mse``) in the report.
+        **fit_params : dict
+            The fit parameters given to the search's ``fit``.
 
         Returns
         -------
@@ -534,5 +541,5 @@ n_splits_, refit_time_, multimetric_
                 f"scoring='{MSE_SCORER}' (or include it in a list or dict of "
                 "scorers)."
             )
-        manual = self.manual_loop(X, y, progress)
+        manual = self.manual_loop(X, y, progress, **fit_params)
         return ReconciliationReport.from_paths(self, name, manual, tuner)

@@ -134,6 +134,14 @@ class TestReconciliation:
                     search.cv_results_[col]
                 )
 
+    def test_fit_params_are_replayed(self, diabetes):
+        X, y = diabetes
+        weights = np.linspace(0.5, 2.0, len(y))
+        search = make_search(cv=2).fit(X, y, sample_weight=weights)
+        assert search.reconcile(X, y, sample_weight=weights).max_abs_diff == 0.0
+        unweighted = search.reconcile(X, y)
+        assert unweighted.max_abs_diff > 0.0  # the weights really mattered
+
     def test_pipeline_reconciles(self, diabetes):
         X, y = diabetes
         pipe = Pipeline([("scale", StandardScaler()), ("net", small_net())])
