@@ -22,7 +22,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _compat, _seeding, _threads
+from . import _compat, _reuse, _seeding, _threads
 from ._models import mlp
 
 __all__ = ["SeededKerasRegressor", "check_xy"]
@@ -337,6 +337,12 @@ class SeededKerasRegressor(KerasRegressor):
                     continue  # names and functions take no routed arguments
                 what = f"loss {target.__name__}"
             elif prefix == "model":
+                if isinstance(self.model, keras.Model):
+                    raise ValueError(
+                        f"'{path}{key}' is routed to the build function, but model "
+                        "is a model instance; routed model parameters apply only "
+                        "to a build function."
+                    )
                 target = self._check_model_param()
                 if not callable(target) or isinstance(target, keras.Model):
                     continue
@@ -550,7 +556,19 @@ class SeededKerasRegressor(KerasRegressor):
         dataset = tf.data.Dataset.from_tensor_slices(batches).map(
             lambda idx: tuple(tf.gather(t, idx) for t in tensors)
         )
-        hist = self.model_.fit(
+        model = self.model_
+        # A trainer is traced for one input structure, as a fresh model is.
+        data_key = (
+            X.shape[1:],
+            y.shape[1:],
+            sample_weight is None,
+            val_rows is None,
+        )
+        trainer = self._trainer(model, len(lengths), repr(data_key))
+        if trainer is not None:  # same graph, already traced: see _reuse
+            _reuse.copy_state(model, trainer)
+            model = trainer
+        hist = model.fit(
             dataset,
             epochs=initial_epoch + epochs,
             initial_epoch=initial_epoch,
@@ -559,6 +577,8 @@ class SeededKerasRegressor(KerasRegressor):
             callbacks=self._fit_callbacks,
             **fit_args,
         )
+        if trainer is not None:
+            _reuse.copy_state(trainer, self.model_)
         if not warm_start or not hasattr(self, "history_") or initial_epoch == 0:
             self.history_ = {}
         for key, val in hist.history.items():
@@ -571,6 +591,40 @@ class SeededKerasRegressor(KerasRegressor):
             if isinstance(cb, keras.callbacks.EarlyStopping):
                 self.best_epoch_ = int(cb.best_epoch) + 1
             cb.set_model(None)  # no model reference outlives the fit
+
+    def _trainer(self, model, steps_per_epoch: int, data_key: str):
+        """A cached, already traced model to train in place of ``model``.
+
+        None when reuse is off (``SEEDED_KERAS_REUSE=0``), when the user
+        passed a model instance, or when the model holds anything but
+        built-in Keras objects.  One epoch runs per execution unless the
+        model was compiled with its own ``steps_per_execution`` or a callback
+        watches single batches.
+        """
+        import keras
+
+        self._reuse_key = None
+        if not _reuse.enabled() or isinstance(self.model, keras.Model):
+            return None
+        key = _reuse.signature(model)
+        if key is None:
+            return None
+        per_execution = model.steps_per_execution
+        if per_execution == 1 and not _reuse.watches_batches(self._fit_callbacks):
+            per_execution = steps_per_epoch
+
+        def make():
+            with _seeding.seeded_build(self.seed_):
+                twin = super(SeededKerasRegressor, self)._build_keras_model()
+            if not twin.compiled:
+                twin.compile(**self._get_compile_kwargs())
+            return twin
+
+        trainer = _reuse.trainer_for(model, key, make, per_execution, data_key)
+        if trainer is None or trainer is model:
+            return None
+        self._reuse_key = key
+        return trainer
 
     # --------------------------------------------------------------- predict
     def predict(self, X, **kwargs):
@@ -589,6 +643,37 @@ class SeededKerasRegressor(KerasRegressor):
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, dtype="numeric", ensure_all_finite=True)
         return np.asarray(super().predict(X, **kwargs), dtype=np.float64)
+
+    def _predict_raw(self, X, **kwargs):
+        # scikeras' _predict_raw, predicting with a cached traced twin of
+        # model_ (same graph, same weights: the same bits) when there is one.
+        key = getattr(self, "_reuse_key", None)
+        twin = _reuse.predictor_for(key) if key and _reuse.enabled() else None
+        if twin is None or not self.initialized_:
+            return super()._predict_raw(X, **kwargs)
+        X, _ = self._validate_data(X=X, y=None)
+        X = self.feature_encoder_.transform(X)
+        pred_args = route_params(
+            self.get_params(),
+            destination="predict",
+            pass_filter=self._predict_kwargs,
+            strict=True,
+        )
+        pred_args = {k: v for k, v in pred_args.items() if not k.startswith("callbacks")}
+        pred_args["callbacks"] = self._predict_callbacks
+        pred_args.update(kwargs)
+        batch_size = pred_args.pop("batch_size", None) or 32
+        if batch_size == -1:
+            batch_size = max(len(X), 1)
+        if "steps" not in pred_args:
+            # The batches Keras would cut, without its per-call input pipeline.
+            import tensorflow as tf
+
+            X = tf.data.Dataset.from_tensor_slices(X).batch(batch_size)
+        else:
+            pred_args["batch_size"] = batch_size
+        _reuse.copy_state(self.model_, twin, optimizer=False)
+        return twin.predict(x=X, **pred_args)
 
     def score(self, X, y, sample_weight=None):
         """R² of ``predict(X)`` against ``y`` (scikit-learn's convention).

@@ -1,0 +1,238 @@
+"""Train on an already traced Keras model: same bits, no tracing.
+
+One fit of a small network spends about a second tracing ``tf.function``\\s
+(train, test and predict steps) and a few milliseconds of Python dispatch per
+step, while its arithmetic takes microseconds.  Every fold and repeat of one
+grid candidate builds the same architecture, so this module keeps, per
+thread, a few *trainers*: compiled models whose functions are already traced.
+
+A fit still builds its own model (that is where its seeded initial weights
+come from) and still ends with its own ``model_``; in between:
+
+1. the fresh model's variables (weights, non-trainable state, dropout seed
+   states) and its freshly built optimizer's variables are copied into a
+   trainer of the same :func:`signature`;
+2. the trainer runs ``keras.Model.fit`` -- the same graph ops in the same
+   order, so the same bits -- with one epoch per ``steps_per_execution``
+   (one dispatch per epoch instead of one per step) when no callback
+   watches single batches;
+3. the trained variables and optimizer state are copied back.
+
+``predict`` uses a cached trainer of the same signature in the same way.
+Only models made entirely of built-in Keras layers, losses, metrics and
+optimizers get a signature; anything else trains on its own model, as
+before.  ``SEEDED_KERAS_REUSE=0`` in the environment switches the reuse off
+(for comparisons, or to keep no model in memory between fits).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from typing import Any
+
+ENV_VAR = "SEEDED_KERAS_REUSE"
+MAX_TRAINERS = 4  # per thread; a grid visits its candidates one after another
+_local = threading.local()
+_BATCH_HOOKS = (
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_batch_begin",
+    "on_batch_end",
+)
+
+
+def enabled() -> bool:
+    """Whether traced models are reused (``SEEDED_KERAS_REUSE`` is not 0)."""
+    return os.environ.get(ENV_VAR, "1").strip() not in ("0", "false", "False", "")
+
+
+def _cache() -> OrderedDict:
+    cache = getattr(_local, "trainers", None)
+    if cache is None:
+        cache = _local.trainers = OrderedDict()
+    return cache
+
+
+def clear() -> None:
+    """Forget this thread's trainers."""
+    _cache().clear()
+
+
+def _builtin_layers(model) -> bool:
+    import keras
+
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        cls = type(layer)
+        if layer is not model and not cls.__module__.startswith("keras."):
+            return False
+        if isinstance(layer, keras.layers.Lambda):
+            return False
+    return type(model) in (keras.Sequential, keras.Model) or (
+        type(model).__name__ == "Functional"
+        and type(model).__module__.startswith("keras.")
+    )
+
+
+def _keras_made(obj: Any) -> bool:
+    """Strings, numbers and objects (or functions) defined inside Keras only."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return True
+    if isinstance(obj, dict):
+        return all(_keras_made(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return all(_keras_made(v) for v in obj)
+    module = getattr(obj, "__module__", None) or type(obj).__module__
+    return module.startswith("keras.") and type(obj).__name__ != "function" or (
+        callable(obj) and module.startswith("keras.") and "<" not in obj.__qualname__
+    )
+
+
+def _builtin_objects(config: Any) -> bool:
+    """No custom (registered or user-defined) object anywhere in a config."""
+    if isinstance(config, dict):
+        if config.get("registered_name") not in (None, "function"):
+            return False
+        module = config.get("module")
+        if config.get("class_name") == "function":  # checked by _keras_made
+            module = None
+        if module is not None and not str(module).startswith("keras"):
+            return False
+        return all(_builtin_objects(v) for v in config.values())
+    if isinstance(config, (list, tuple)):
+        return all(_builtin_objects(v) for v in config)
+    return config is None or isinstance(config, (str, int, float, bool))
+
+
+def _canonical_names(config: Any) -> Any:
+    """Replace layer names (Keras numbers them per process) by their rank."""
+    names: dict[str, str] = {}
+
+    def collect(node):
+        if isinstance(node, dict):
+            inner = node.get("config")
+            if "class_name" in node and isinstance(inner, dict):
+                name = inner.get("name")
+                if isinstance(name, str) and name not in names:
+                    names[name] = f"<layer {len(names)}>"
+            for v in node.values():
+                collect(v)
+        elif isinstance(node, (list, tuple)):
+            for v in node:
+                collect(v)
+
+    def rename(node):
+        if isinstance(node, dict):
+            return {k: rename(v) for k, v in node.items()}
+        if isinstance(node, (list, tuple)):
+            return [rename(v) for v in node]
+        if isinstance(node, str):
+            return names.get(node, node)
+        return node
+
+    collect(config)
+    return rename(config)
+
+
+def signature(model) -> str | None:
+    """What makes two compiled models interchangeable for training.
+
+    The model's configuration (layer names left out, as Keras numbers them
+    per process) and its compile configuration, or None when the model holds
+    anything that is not a built-in Keras object: such a model is never
+    reused.
+    """
+    try:
+        if not model.compiled or model.run_eagerly or not _builtin_layers(model):
+            return None
+        # the objects given to compile (a loss *function* serialises to its
+        # bare name, so its origin is checked on the object itself)
+        if not _keras_made(model._compile_config.config):
+            return None
+        config = {
+            "class": type(model).__name__,
+            "jit_compile": bool(model.jit_compile),
+            "variables": [(tuple(v.shape), str(v.dtype)) for v in model.variables],
+            **_canonical_names(
+                {
+                    "model": {"class_name": "root", "config": model.get_config()},
+                    "compile": model.get_compile_config(),
+                }
+            ),
+        }
+        if not _builtin_objects(config["model"]) or not _builtin_objects(
+            config["compile"]
+        ):
+            return None
+        return json.dumps(config, sort_keys=True)
+    except Exception:  # anything unusual trains on its own model
+        return None
+
+
+def watches_batches(callbacks) -> bool:
+    """Whether any callback overrides a per-batch training hook."""
+    import keras
+
+    base = keras.callbacks.Callback
+    return any(
+        getattr(type(cb), hook) is not getattr(base, hook)
+        for cb in callbacks
+        for hook in _BATCH_HOOKS
+    )
+
+
+def _assign(dst, src) -> None:
+    if len(dst) != len(src):
+        raise RuntimeError("models with one signature hold different variables")
+    for d, s in zip(dst, src):
+        if tuple(d.shape) != tuple(s.shape) or d.dtype != s.dtype:
+            raise RuntimeError("models with one signature hold different variables")
+        d.assign(s.value)
+
+
+def _optimizer_variables(model) -> list:
+    opt = model.optimizer
+    if not opt.built:
+        opt.build(model.trainable_variables)
+    return list(opt.variables)
+
+
+def copy_state(src, dst, optimizer: bool = True) -> None:
+    """Copy model variables (and the optimizer's) from ``src`` to ``dst``."""
+    _assign(dst.variables, src.variables)
+    if optimizer:
+        _assign(_optimizer_variables(dst), _optimizer_variables(src))
+
+
+def trainer_for(model, key: str, make, steps_per_execution: int, data_key: str):
+    """This thread's trainer for ``key``, made by ``make()`` when missing.
+
+    ``steps_per_execution`` is part of the key (it is read when the train
+    function is traced), and so is ``data_key``, the structure of the
+    training data: a trainer is traced for one input structure only, as a
+    fresh model would be (``tf.function`` would otherwise relax the shapes
+    it traced for).
+    """
+    cache = _cache()
+    full_key = (key, steps_per_execution, data_key)
+    trainer = cache.pop(full_key, None)
+    if trainer is None:
+        trainer = make()
+        if signature(trainer) != key:
+            return None
+        trainer.steps_per_execution = steps_per_execution
+    cache[full_key] = trainer  # most recently used last
+    while len(cache) > MAX_TRAINERS:
+        cache.popitem(last=False)
+    return trainer
+
+
+def predictor_for(key: str):
+    """A cached trainer of this signature in this thread, or None."""
+    cache = _cache()
+    for (k, *_), trainer in reversed(cache.items()):
+        if k == key:
+            return trainer
+    return None

@@ -1,0 +1,267 @@
+"""Reusing traced models (seeded_keras._reuse) changes no bit of any result.
+
+Every case fits the same two folds twice: with ``SEEDED_KERAS_REUSE=0`` (each
+fit builds, traces and trains its own model, one dispatch per step -- the
+reference) and with reuse on (the first fold builds the cached trainer, the
+second trains on it, one epoch per execution).  Predictions, every variable
+of ``model_``, the optimizer's state and the history must be identical bytes.
+"""
+
+import threading
+
+import keras
+import numpy as np
+import pytest
+from conftest import bits, small_net
+
+from seeded_keras import _reuse
+
+
+class Counting(keras.callbacks.Callback):
+    """Watches single batches: reuse must keep one step per execution."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+
+class Scale(keras.layers.Layer):
+    """A user-defined layer: such a model is never reused."""
+
+    def call(self, x):
+        return 2.0 * x
+
+
+def custom_layer_net(meta, compile_kwargs, hidden_layer_sizes=(8,)):
+    model = keras.Sequential(
+        [keras.Input((meta["n_features_in_"],)), Scale(), keras.layers.Dense(1)]
+    )
+    model.compile(**compile_kwargs)
+    return model
+
+
+def batchnorm_net(meta, compile_kwargs, hidden_layer_sizes=(8,)):
+    model = keras.Sequential(
+        [
+            keras.Input((meta["n_features_in_"],)),
+            keras.layers.Dense(hidden_layer_sizes[0]),
+            keras.layers.BatchNormalization(),
+            keras.layers.Activation("relu"),
+            keras.layers.Dense(meta["n_outputs_"]),
+        ]
+    )
+    model.compile(**compile_kwargs)
+    return model
+
+
+def functional_net(meta, compile_kwargs, hidden_layer_sizes=(8,)):
+    inputs = keras.Input((meta["n_features_in_"],))
+    hidden = keras.layers.Dense(hidden_layer_sizes[0], activation="tanh")(inputs)
+    skip = keras.layers.Concatenate()([inputs, hidden])
+    model = keras.Model(inputs, keras.layers.Dense(1)(skip))
+    model.compile(**compile_kwargs)
+    return model
+
+
+def custom_loss(y_true, y_pred):
+    return keras.ops.mean(keras.ops.abs(y_true - y_pred), axis=-1)
+
+
+CASES = {
+    "default": {},
+    "dropout": dict(model__dropout=0.3),
+    "early_stopping_holdout": dict(
+        epochs=6,
+        validation_fraction=0.25,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                patience=1, restore_best_weights=True, min_delta=1e9
+            )
+        ],
+    ),
+    "adagrad_metrics_batch_all": dict(
+        optimizer="adagrad", metrics=["mae"], batch_size=-1
+    ),
+    "sgd_momentum_odd_batch": dict(
+        optimizer="sgd", optimizer__momentum=0.9, batch_size=7
+    ),
+    "batchnorm": dict(model=batchnorm_net),
+    "functional": dict(model=functional_net),
+    "batch_callback": dict(callbacks=[Counting()]),
+}
+
+
+def fit_twice(params, X, y, sample_weight=None, y2d=False):
+    """Fit fold A then fold B; everything a fit leaves behind, as bytes."""
+    folds = [np.arange(0, 120), np.arange(40, 160)]
+    out = []
+    for rows in folds:
+        target = np.c_[y, -y][rows] if y2d else y[rows]
+        fit_kw = {} if sample_weight is None else {"sample_weight": sample_weight[rows]}
+        est = small_net(**{"epochs": 3, **params}).fit(X[rows], target, **fit_kw)
+        out.append(
+            dict(
+                predict=bits(est.predict(X)),
+                variables=[bits(v.numpy()) for v in est.model_.variables],
+                optimizer=[bits(v.numpy()) for v in est.model_.optimizer.variables],
+                history={k: [float(v) for v in h] for k, h in est.history_.items()},
+                epochs=(est.n_epochs_, est.best_epoch_),
+                reused=est._reuse_key is not None,
+            )
+        )
+    return out
+
+
+def fit_both_ways(monkeypatch, params, X, y, **kw):
+    monkeypatch.setenv("SEEDED_KERAS_REUSE", "0")
+    reference = fit_twice(params, X, y, **kw)
+    monkeypatch.setenv("SEEDED_KERAS_REUSE", "1")
+    _reuse.clear()
+    reused = fit_twice(params, X, y, **kw)
+    return reference, reused
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_reuse_changes_no_bit(monkeypatch, diabetes, case):
+    X, y = diabetes
+    reference, reused = fit_both_ways(monkeypatch, CASES[case], X, y)
+    assert [r.pop("reused") for r in reference] == [False, False]
+    assert [r.pop("reused") for r in reused] == [True, True]
+    assert reused == reference
+
+
+def test_reuse_with_sample_weight_and_2d_target(monkeypatch, diabetes):
+    X, y = diabetes
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    reference, reused = fit_both_ways(monkeypatch, {}, X, y, sample_weight=w, y2d=True)
+    assert [r.pop("reused") for r in reused] == [True, True]
+    [r.pop("reused") for r in reference]
+    assert reused == reference
+
+
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_reuse_continues_training_identically(monkeypatch, diabetes, how):
+    X, y = diabetes
+    results = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("SEEDED_KERAS_REUSE", flag)
+        _reuse.clear()
+        est = small_net(warm_start=how == "warm_start")
+        for _ in range(3):
+            est.fit(X, y) if how == "warm_start" else est.partial_fit(X, y)
+        results[flag] = (
+            bits(est.predict(X)),
+            [bits(v.numpy()) for v in est.model_.optimizer.variables],
+            est.history_,
+        )
+    assert results["1"] == results["0"]
+    assert int(est.model_.optimizer.iterations.numpy()) == 3 * 5 * (
+        2 if how == "warm_start" else 1
+    )
+
+
+def test_one_epoch_per_execution_unless_batches_are_watched(diabetes):
+    X, y = diabetes
+    _reuse.clear()
+    small_net().fit(X, y)  # 160 rows, batches of 32: 5 steps per epoch
+    counting = Counting()
+    est = small_net(callbacks=[counting]).fit(X, y)
+    per_execution = sorted(spe for (_, spe, _) in _reuse._cache())
+    assert per_execution == [1, 5]
+    assert est.callbacks[0].batches == 0  # copied afresh for the fit
+    assert est.n_epochs_ == 2
+
+
+def test_fitted_models_stay_independent(diabetes):
+    X, y = diabetes
+    _reuse.clear()
+    first = small_net().fit(X[:100], y[:100])
+    before = bits(first.predict(X))
+    weights = [bits(w) for w in first.model_.get_weights()]
+    second = small_net().fit(X[60:], y[60:])
+    assert first._reuse_key == second._reuse_key
+    trainers = list(_reuse._cache().values())
+    assert first.model_ is not second.model_
+    assert all(t is not first.model_ and t is not second.model_ for t in trainers)
+    assert bits(first.predict(X)) == before
+    assert [bits(w) for w in first.model_.get_weights()] == weights
+
+    # A thread with no cached trainer predicts with model_ itself: same bits.
+    seen = {}
+    worker = threading.Thread(target=lambda: seen.update(p=bits(first.predict(X))))
+    worker.start()
+    worker.join()
+    assert seen["p"] == before
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(model=custom_layer_net),
+        dict(loss=custom_loss),
+    ],
+    ids=["custom_layer", "custom_loss"],
+)
+def test_custom_objects_train_on_their_own_model(diabetes, params):
+    X, y = diabetes
+    est = small_net(**params).fit(X, y)
+    assert est._reuse_key is None
+    assert np.isfinite(est.predict(X)).all()
+
+
+def test_model_instance_is_never_swapped(diabetes):
+    from seeded_keras import SeededKerasRegressor
+
+    X, y = diabetes
+    model = keras.Sequential([keras.Input((X.shape[1],)), keras.layers.Dense(1)])
+    est = SeededKerasRegressor(model, loss="mse", epochs=2, random_state=0)
+    est.fit(X, y)
+    assert est._reuse_key is None
+    assert est.model_ is model
+
+
+def test_routed_model_parameter_for_a_model_instance(diabetes):
+    from seeded_keras import SeededKerasRegressor
+
+    X, y = diabetes
+    model = keras.Sequential([keras.Input((X.shape[1],)), keras.layers.Dense(1)])
+    est = SeededKerasRegressor(model, model__units=3)
+    with pytest.raises(ValueError, match="^'model__units' is routed to the build"):
+        est.fit(X, y)
+
+
+class TestSignature:
+    def build(self, seed=0, **kw):
+        from seeded_keras import _seeding, mlp
+
+        meta = {"n_features_in_": 10, "n_outputs_": 1}
+        compile_kwargs = dict(
+            optimizer=keras.optimizers.Adam(kw.pop("learning_rate", 0.01)),
+            loss="mse",
+        )
+        with _seeding.seeded_build(seed):
+            return mlp(meta, compile_kwargs, **kw)
+
+    def test_same_architecture_other_seed(self):
+        a, b = self.build(seed=0), self.build(seed=1)
+        assert _reuse.signature(a) == _reuse.signature(b) is not None
+        assert bits(a.get_weights()[0]) != bits(b.get_weights()[0])
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            dict(hidden_layer_sizes=(9,)),
+            dict(activation="tanh"),
+            dict(dropout=0.1),
+            dict(learning_rate=0.02),
+        ],
+    )
+    def test_any_other_setting_is_another_signature(self, change):
+        assert _reuse.signature(self.build()) != _reuse.signature(self.build(**change))
+
+    def test_uncompiled_model_has_none(self):
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        assert _reuse.signature(model) is None
