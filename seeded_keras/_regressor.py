@@ -10,6 +10,7 @@ import difflib
 import inspect
 import math
 import warnings
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -556,29 +557,26 @@ class SeededKerasRegressor(KerasRegressor):
         dataset = tf.data.Dataset.from_tensor_slices(batches).map(
             lambda idx: tuple(tf.gather(t, idx) for t in tensors)
         )
-        model = self.model_
         # A trainer is traced for one input structure, as a fresh model is.
-        data_key = (
-            X.shape[1:],
-            y.shape[1:],
-            sample_weight is None,
-            val_rows is None,
+        data_key = repr(
+            (X.shape[1:], y.shape[1:], sample_weight is None, val_rows is None)
         )
-        trainer = self._trainer(model, len(lengths), repr(data_key))
-        if trainer is not None:  # same graph, already traced: see _reuse
-            _reuse.copy_state(model, trainer)
-            model = trainer
-        hist = model.fit(
-            dataset,
-            epochs=initial_epoch + epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=len(lengths),
-            shuffle=False,  # the order above is already shuffled from seed_
-            callbacks=self._fit_callbacks,
-            **fit_args,
-        )
-        if trainer is not None:
-            _reuse.copy_state(trainer, self.model_)
+        with self._borrow_trainer(len(lengths), data_key) as trainer:
+            model = self.model_
+            if trainer is not None:  # same graph, already traced: see _reuse
+                _reuse.copy_state(model, trainer)
+                model = trainer
+            hist = model.fit(
+                dataset,
+                epochs=initial_epoch + epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=len(lengths),
+                shuffle=False,  # the order above is already shuffled from seed_
+                callbacks=self._fit_callbacks,
+                **fit_args,
+            )
+            if trainer is not None:
+                _reuse.copy_state(trainer, self.model_)
         if not warm_start or not hasattr(self, "history_") or initial_epoch == 0:
             self.history_ = {}
         for key, val in hist.history.items():
@@ -592,23 +590,26 @@ class SeededKerasRegressor(KerasRegressor):
                 self.best_epoch_ = int(cb.best_epoch) + 1
             cb.set_model(None)  # no model reference outlives the fit
 
-    def _trainer(self, model, steps_per_epoch: int, data_key: str):
-        """A cached, already traced model to train in place of ``model``.
+    @contextmanager
+    def _borrow_trainer(self, steps_per_epoch: int, data_key: str):
+        """Lend a pooled, already traced twin of ``model_`` to train on.
 
-        None when reuse is off (``SEEDED_KERAS_REUSE=0``), when the user
-        passed a model instance, or when the model holds anything but
+        Yields None when reuse is off (``SEEDED_KERAS_REUSE=0``), when the
+        user passed a model instance, or when the model holds anything but
         built-in Keras objects.  One epoch runs per execution unless the
         model was compiled with its own ``steps_per_execution`` or a callback
         watches single batches.
         """
         import keras
 
+        model = self.model_
         self._reuse_key = None
-        if not _reuse.enabled() or isinstance(self.model, keras.Model):
-            return None
-        key = _reuse.signature(model)
+        key = None
+        if _reuse.enabled() and not isinstance(self.model, keras.Model):
+            key = _reuse.signature(model)
         if key is None:
-            return None
+            yield None
+            return
         per_execution = model.steps_per_execution
         if per_execution == 1 and not _reuse.watches_batches(self._fit_callbacks):
             per_execution = steps_per_epoch
@@ -618,13 +619,11 @@ class SeededKerasRegressor(KerasRegressor):
                 twin = super(SeededKerasRegressor, self)._build_keras_model()
             if not twin.compiled:
                 twin.compile(**self._get_compile_kwargs())
-            return twin
+            return None if twin is model else twin
 
-        trainer = _reuse.trainer_for(model, key, make, per_execution, data_key)
-        if trainer is None or trainer is model:
-            return None
-        self._reuse_key = key
-        return trainer
+        with _reuse.borrow_trainer(key, make, per_execution, data_key) as trainer:
+            self._reuse_key = None if trainer is None else key
+            yield trainer
 
     # --------------------------------------------------------------- predict
     def predict(self, X, **kwargs):
@@ -648,9 +647,14 @@ class SeededKerasRegressor(KerasRegressor):
         # scikeras' _predict_raw, predicting with a cached traced twin of
         # model_ (same graph, same weights: the same bits) when there is one.
         key = getattr(self, "_reuse_key", None)
-        twin = _reuse.predictor_for(key) if key and _reuse.enabled() else None
-        if twin is None or not self.initialized_:
+        if not (key and _reuse.enabled() and self.initialized_):
             return super()._predict_raw(X, **kwargs)
+        with _reuse.borrow_predictor(key) as twin:
+            if twin is None:
+                return super()._predict_raw(X, **kwargs)
+            return self._predict_with(twin, X, **kwargs)
+
+    def _predict_with(self, twin, X, **kwargs):
         X, _ = self._validate_data(X=X, y=None)
         X = self.feature_encoder_.transform(X)
         pred_args = route_params(

@@ -18,7 +18,9 @@ come from) and still ends with its own ``model_``; in between:
    watches single batches;
 3. the trained variables and optimizer state are copied back.
 
-``predict`` uses a cached trainer of the same signature in the same way.
+A trainer is lent to one fit at a time (threads that fit the same
+architecture at once get one each) and returned afterwards; ``predict`` borrows
+an idle trainer of the same signature in the same way.
 Only models made entirely of built-in Keras layers, losses, metrics and
 optimizers get a signature; anything else trains on its own model, as
 before.  ``SEEDED_KERAS_REUSE=0`` in the environment switches the reuse off
@@ -31,11 +33,14 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 ENV_VAR = "SEEDED_KERAS_REUSE"
-MAX_TRAINERS = 4  # per thread; a grid visits its candidates one after another
-_local = threading.local()
+MAX_TRAINERS = 8  # idle trainers kept, least recently returned dropped first
+_lock = threading.Lock()
+_idle: OrderedDict = OrderedDict()  # (key, steps_per_execution, data_key) -> [model]
 _BATCH_HOOKS = (
     "on_train_batch_begin",
     "on_train_batch_end",
@@ -49,16 +54,16 @@ def enabled() -> bool:
     return os.environ.get(ENV_VAR, "1").strip() not in ("0", "false", "False", "")
 
 
-def _cache() -> OrderedDict:
-    cache = getattr(_local, "trainers", None)
-    if cache is None:
-        cache = _local.trainers = OrderedDict()
-    return cache
-
-
 def clear() -> None:
-    """Forget this thread's trainers."""
-    _cache().clear()
+    """Drop every idle trainer."""
+    with _lock:
+        _idle.clear()
+
+
+def idle_trainers() -> dict:
+    """A snapshot of the pool: full key -> number of idle trainers."""
+    with _lock:
+        return {k: len(v) for k, v in _idle.items()}
 
 
 def _builtin_layers(model) -> bool:
@@ -166,9 +171,24 @@ def signature(model) -> str | None:
             config["compile"]
         ):
             return None
+        # A float learning rate lives in an optimizer variable that the traced
+        # step reads (and copy_state copies): candidates that differ only in
+        # it share a trainer.
+        optimizer = config["compile"].get("optimizer")
+        if isinstance(optimizer, dict) and _lr_is_variable(model.optimizer):
+            optimizer["config"].pop("learning_rate", None)
         return json.dumps(config, sort_keys=True)
     except Exception:  # anything unusual trains on its own model
         return None
+
+
+def _lr_is_variable(optimizer) -> bool:
+    import keras
+
+    lr = getattr(optimizer, "_learning_rate", None)
+    return isinstance(lr, keras.Variable) and any(
+        v is lr for v in optimizer.variables
+    )
 
 
 def watches_batches(callbacks) -> bool:
@@ -206,33 +226,57 @@ def copy_state(src, dst, optimizer: bool = True) -> None:
         _assign(_optimizer_variables(dst), _optimizer_variables(src))
 
 
-def trainer_for(model, key: str, make, steps_per_execution: int, data_key: str):
-    """This thread's trainer for ``key``, made by ``make()`` when missing.
+def _take(match):
+    with _lock:
+        for full_key in reversed(_idle):
+            if match(full_key) and _idle[full_key]:
+                trainer = _idle[full_key].pop()
+                if not _idle[full_key]:
+                    del _idle[full_key]
+                return full_key, trainer
+    return None, None
+
+
+def _give_back(full_key, trainer) -> None:
+    with _lock:
+        _idle.setdefault(full_key, []).append(trainer)
+        _idle.move_to_end(full_key)
+        while sum(len(v) for v in _idle.values()) > MAX_TRAINERS:
+            oldest = next(iter(_idle))
+            _idle[oldest].pop(0)
+            if not _idle[oldest]:
+                del _idle[oldest]
+
+
+@contextmanager
+def borrow_trainer(
+    key: str, make, steps_per_execution: int, data_key: str
+) -> Iterator[Any]:
+    """Lend an idle trainer for ``key`` (made by ``make()`` when none is idle).
 
     ``steps_per_execution`` is part of the key (it is read when the train
     function is traced), and so is ``data_key``, the structure of the
     training data: a trainer is traced for one input structure only, as a
     fresh model would be (``tf.function`` would otherwise relax the shapes
-    it traced for).
+    it traced for).  Yields None when ``make()`` does not give a model of
+    this signature.  A trainer whose fit raised is not returned to the pool.
     """
-    cache = _cache()
     full_key = (key, steps_per_execution, data_key)
-    trainer = cache.pop(full_key, None)
+    _, trainer = _take(lambda k: k == full_key)
     if trainer is None:
         trainer = make()
         if signature(trainer) != key:
-            return None
+            yield None
+            return
         trainer.steps_per_execution = steps_per_execution
-    cache[full_key] = trainer  # most recently used last
-    while len(cache) > MAX_TRAINERS:
-        cache.popitem(last=False)
-    return trainer
+    yield trainer
+    _give_back(full_key, trainer)
 
 
-def predictor_for(key: str):
-    """A cached trainer of this signature in this thread, or None."""
-    cache = _cache()
-    for (k, *_), trainer in reversed(cache.items()):
-        if k == key:
-            return trainer
-    return None
+@contextmanager
+def borrow_predictor(key: str) -> Iterator[Any]:
+    """Lend an idle trainer of signature ``key`` for predicting, or None."""
+    full_key, trainer = _take(lambda k: k[0] == key)
+    yield trainer
+    if trainer is not None:
+        _give_back(full_key, trainer)

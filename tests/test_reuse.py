@@ -7,7 +7,7 @@ second trains on it, one epoch per execution).  Predictions, every variable
 of ``model_``, the optimizer's state and the history must be identical bytes.
 """
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -169,7 +169,7 @@ def test_one_epoch_per_execution_unless_batches_are_watched(diabetes):
     small_net().fit(X, y)  # 160 rows, batches of 32: 5 steps per epoch
     counting = Counting()
     est = small_net(callbacks=[counting]).fit(X, y)
-    per_execution = sorted(spe for (_, spe, _) in _reuse._cache())
+    per_execution = sorted(spe for (_, spe, _) in _reuse.idle_trainers())
     assert per_execution == [1, 5]
     assert est.callbacks[0].batches == 0  # copied afresh for the fit
     assert est.n_epochs_ == 2
@@ -183,18 +183,32 @@ def test_fitted_models_stay_independent(diabetes):
     weights = [bits(w) for w in first.model_.get_weights()]
     second = small_net().fit(X[60:], y[60:])
     assert first._reuse_key == second._reuse_key
-    trainers = list(_reuse._cache().values())
+    trainers = [t for pool in _reuse._idle.values() for t in pool]
+    assert len(trainers) == 1
     assert first.model_ is not second.model_
     assert all(t is not first.model_ and t is not second.model_ for t in trainers)
     assert bits(first.predict(X)) == before
     assert [bits(w) for w in first.model_.get_weights()] == weights
 
-    # A thread with no cached trainer predicts with model_ itself: same bits.
-    seen = {}
-    worker = threading.Thread(target=lambda: seen.update(p=bits(first.predict(X))))
-    worker.start()
-    worker.join()
-    assert seen["p"] == before
+    # With no idle trainer, predict uses model_ itself: the same bits.
+    _reuse.clear()
+    assert bits(first.predict(X)) == before
+
+
+def test_concurrent_fits_borrow_their_own_trainers(diabetes):
+    X, y = diabetes
+    folds = [np.arange(i, i + 120) for i in range(0, 40, 10)]
+
+    def fit_predict(rows):
+        return bits(small_net().fit(X[rows], y[rows]).predict(X))
+
+    _reuse.clear()
+    sequential = [fit_predict(rows) for rows in folds]
+    _reuse.clear()
+    with ThreadPoolExecutor(2) as pool:
+        concurrent = list(pool.map(fit_predict, folds))
+    assert concurrent == sequential
+    assert 1 <= sum(_reuse.idle_trainers().values()) <= 2
 
 
 @pytest.mark.parametrize(
@@ -256,11 +270,32 @@ class TestSignature:
             dict(hidden_layer_sizes=(9,)),
             dict(activation="tanh"),
             dict(dropout=0.1),
-            dict(learning_rate=0.02),
         ],
     )
     def test_any_other_setting_is_another_signature(self, change):
         assert _reuse.signature(self.build()) != _reuse.signature(self.build(**change))
+
+    def test_learning_rate_is_a_variable_not_a_signature(self):
+        a, b = self.build(), self.build(learning_rate=0.02)
+        assert _reuse.signature(a) == _reuse.signature(b)
+        assert a.optimizer.learning_rate.numpy() != b.optimizer.learning_rate.numpy()
+
+
+def test_candidates_differing_in_learning_rate_share_a_trainer(monkeypatch, diabetes):
+    """lr is read from an optimizer variable: reusing across it changes no bit."""
+    X, y = diabetes
+    results = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("SEEDED_KERAS_REUSE", flag)
+        _reuse.clear()
+        results[flag] = [
+            bits(small_net(optimizer__learning_rate=lr).fit(X, y).predict(X))
+            for lr in (0.05, 0.001, 0.05)
+        ]
+        if flag == "1":
+            assert list(_reuse.idle_trainers().values()) == [1]
+    assert results["1"] == results["0"]
+    assert results["0"][0] != results["0"][1]
 
     def test_uncompiled_model_has_none(self):
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
