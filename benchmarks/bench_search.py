@@ -1,27 +1,48 @@
-"""What reconciliation costs, and how a sweep scales.
+"""What reconciliation costs, how a sweep scales, and what made fits fast.
 
-Runs the same grid (diabetes, 8 candidates x 5 folds = 40 fits, 20 epochs by
-default), side by side in one invocation, alternating the order every round:
+Runs one grid (diabetes, 4 widths x 2 learning rates = 8 candidates, KFold(5):
+40 fits of 20 epochs by default), side by side in one invocation, every
+contender once per round and the order reversed every other round:
 
-* ``plain``   -- scikeras ``KerasRegressor(random_state=0)`` in sklearn's
-  ``GridSearchCV``;
-* ``rsearch1`` -- ``ReconciledSearchCV``, ``n_jobs=1``;
-* ``rsearch2`` -- ``ReconciledSearchCV``, ``n_jobs=2`` (loky; fresh worker
-  processes every round, so their start-up is included);
-* ``manual``  -- the manual loop replaying the same 40 fits.
+* ``plain``        scikeras ``KerasRegressor(random_state=0)`` in sklearn's
+                   ``GridSearchCV`` (the baseline of every ratio);
+* ``rsearch1``     ``ReconciledSearchCV``, ``n_jobs=1``;
+* ``rsearch2``     the same, ``n_jobs=2`` on fresh loky workers (shut down
+                   before every run, so their start-up is included);
+* ``rsearch2warm`` ``n_jobs=2`` on workers already started (an interactive
+                   session's second sweep; the untimed warm-up fits another
+                   architecture, so the timed run still traces every model);
+* ``manual``       the manual loop replaying the 40 fits;
+* ``tuner``        ``ReconciledTuner`` (Keras Tuner, grid oracle) on the same
+                   folds;
+* ``no_reuse``     ``rsearch1`` with ``SEEDED_KERAS_REUSE=0``: every fit
+                   builds, traces and runs its own model one step per
+                   execution -- seeded_keras before any speed-up;
+* ``reuse_step``   reuse of traced models, but one step per execution;
+* ``reuse_per_lr`` reuse and one epoch per execution, but a trainer per
+                   learning rate (no sharing of the learning-rate variable).
+
+Every seeded_keras run starts with an empty pool of traced models, so it
+pays for its own tracing.  Each run's per-seed scores are checked bitwise
+against ``rsearch1``'s: a speed-up that changed a bit would stop the script.
 
 Prints the median wall time, fits per second, peak memory (resident set of
-this process and its children, above the starting level) and each ratio to
-``plain``.  The machines are shared and noisy: read medians and ratios::
+this process and its children, above the level at the start of the run) and
+each ratio to ``plain``.  The machines are shared and noisy: read medians and
+ratios::
 
     python benchmarks/bench_search.py --repeats 3
+    python benchmarks/bench_search.py --repeats 3 --n-seeds 10 --only rsearch1,rsearch2
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import statistics
+import tempfile
 import threading
 import time
 
@@ -30,16 +51,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import seeded_keras  # noqa: E402,I001  (first: pins TensorFlow's threads)
 
 import joblib  # noqa: E402
+import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 from scikeras.wrappers import KerasRegressor  # noqa: E402
 from sklearn.datasets import load_diabetes  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
+from seeded_keras import _reuse  # noqa: E402
+
 GRID = {
-    "model__hidden_layer_sizes": [(8,), (16,), (32,), (16, 16)],
+    "model__hidden_layer_sizes": [8, 16, 32, 64],
     "optimizer__learning_rate": [0.01, 0.03],
 }
+COMMON = dict(optimizer="adam", loss="mse", epochs=20, batch_size=32, verbose=0)
 
 
 class PeakRSS:
@@ -77,88 +102,177 @@ class PeakRSS:
         self.delta_mb = (self.peak - self.base) / 2**20
 
 
-def contenders(X, y, epochs):
+def seed_scores(search):
+    """Every per-fold, per-seed test score, as exact bytes."""
+    res = search.cv_results_
+    keys = sorted(k for k in res if k.startswith("split") and "_test_" in k)
+    return np.array([res[k] for k in keys]).tobytes()
+
+
+class Knobs:
+    """Switch one part of the speed-up off for the duration of a run."""
+
+    def __init__(self, reuse=True, per_epoch=True, share_lr=True):
+        self.values = dict(reuse=reuse, per_epoch=per_epoch, share_lr=share_lr)
+
+    def __enter__(self):
+        self.saved = (
+            os.environ.get(_reuse.ENV_VAR),
+            _reuse.EPOCH_PER_EXECUTION,
+            _reuse.SHARE_LEARNING_RATE,
+        )
+        os.environ[_reuse.ENV_VAR] = "1" if self.values["reuse"] else "0"
+        _reuse.EPOCH_PER_EXECUTION = self.values["per_epoch"]
+        _reuse.SHARE_LEARNING_RATE = self.values["share_lr"]
+
+    def __exit__(self, *exc):
+        env, _reuse.EPOCH_PER_EXECUTION, _reuse.SHARE_LEARNING_RATE = self.saved
+        if env is None:
+            os.environ.pop(_reuse.ENV_VAR, None)
+        else:
+            os.environ[_reuse.ENV_VAR] = env
+
+
+def contenders(X, y, n_seeds, workdir):
     cv = KFold(5)
-    common = dict(optimizer="adam", loss="mse", epochs=epochs, batch_size=32, verbose=0)
+
+    def search(n_jobs=1):
+        net = seeded_keras.SeededKerasRegressor(**COMMON)
+        return seeded_keras.ReconciledSearchCV(
+            net,
+            GRID,
+            scoring="neg_mean_squared_error",
+            cv=cv,
+            random_state=0,
+            n_jobs=n_jobs,
+            n_seeds=n_seeds,
+        )
 
     def plain():
-        net = KerasRegressor(seeded_keras.mlp, random_state=0, **common)
+        net = KerasRegressor(seeded_keras.mlp, random_state=0, **COMMON)
         GridSearchCV(net, GRID, scoring="neg_mean_squared_error", cv=cv).fit(X, y)
 
-    def rsearch(n_jobs):
+    def rsearch(n_jobs=1, warm=False, **knobs):
         def run():
-            joblib.externals.loky.get_reusable_executor().shutdown(wait=True)
-            net = seeded_keras.SeededKerasRegressor(**common)
-            return seeded_keras.ReconciledSearchCV(
-                net,
-                GRID,
-                scoring="neg_mean_squared_error",
-                cv=cv,
-                random_state=0,
-                n_jobs=n_jobs,
-            ).fit(X, y)
+            if n_jobs > 1 and not warm:
+                joblib.externals.loky.get_reusable_executor().shutdown(wait=True)
+            with Knobs(**knobs):
+                return search(n_jobs).fit(X, y)
 
         return run
 
-    fitted = rsearch(1)()  # the manual loop replays a fitted search
+    def warm_up():
+        # Start the workers and TensorFlow in them on another architecture:
+        # the timed run still traces every model of the grid.
+        net = seeded_keras.SeededKerasRegressor(**COMMON)
+        seeded_keras.ReconciledSearchCV(
+            net, {"model__hidden_layer_sizes": [3]}, cv=cv, random_state=0, n_jobs=2
+        ).fit(X, y)
+
+    fitted = search().fit(X, y)  # the manual loop replays a fitted search
 
     def manual():
         fitted.manual_loop(X, y)
 
-    return {
+    def tuner():
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras Tuner's display
+            run_tuner()
+
+    def run_tuner():
+        seeded_keras.ReconciledTuner(
+            seeded_keras.SeededKerasRegressor(**COMMON),
+            seeded_keras.grid_to_hyperparameters(GRID),
+            cv=fitted.splits_,
+            n_seeds=n_seeds,
+            random_state=0,
+            directory=workdir,
+            project_name="bench",
+            overwrite=True,
+        ).search(X, y)
+
+    runs = {
         "plain": plain,
-        "rsearch1": rsearch(1),
+        "rsearch1": rsearch(),
         "rsearch2": rsearch(2),
+        "rsearch2warm": rsearch(2, warm=True),
         "manual": manual,
+        "tuner": tuner,
+        "no_reuse": rsearch(reuse=False),
+        "reuse_step": rsearch(per_epoch=False),
+        "reuse_per_lr": rsearch(share_lr=False),
     }
+    return runs, seed_scores(fitted), warm_up
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--n-seeds", type=int, default=1)
+    parser.add_argument(
+        "--only", default="", help="comma-separated contenders (default: all)"
+    )
     args = parser.parse_args()
 
     X, y = load_diabetes(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    n_fits = (
-        5
-        * len(GRID["model__hidden_layer_sizes"])
-        * len(GRID["optimizer__learning_rate"])
-    )
-    runs = contenders(X, y, args.epochs)
-    times = {name: [] for name in runs}
-    memory = {name: [] for name in runs}
-    names = list(runs)
-    for r in range(args.repeats):
-        order = names if r % 2 == 0 else names[::-1]
-        for name in order:
-            with PeakRSS() as mem:
-                start = time.perf_counter()
-                runs[name]()
-                times[name].append(time.perf_counter() - start)
-            memory[name].append(mem.delta_mb)
-            print(f"round {r + 1}: {name:<9} {times[name][-1]:7.1f} s", flush=True)
+    n_fits = 5 * args.n_seeds * np.prod([len(v) for v in GRID.values()])
+    with tempfile.TemporaryDirectory() as workdir:
+        runs, reference, warm_up = contenders(X, y, args.n_seeds, workdir)
+        if args.only:
+            runs = {k: runs[k] for k in args.only.split(",")}
+        times = {name: [] for name in runs}
+        memory = {name: [] for name in runs}
+        names = list(runs)
+        for r in range(args.repeats):
+            order = names if r % 2 == 0 else names[::-1]
+            for name in order:
+                if name == "rsearch2warm":
+                    warm_up()  # untimed: starts the workers, traces there
+                _reuse.clear()
+                with PeakRSS() as mem:
+                    start = time.perf_counter()
+                    out = runs[name]()
+                    times[name].append(time.perf_counter() - start)
+                memory[name].append(mem.delta_mb)
+                if isinstance(out, seeded_keras.ReconciledSearchCV):
+                    if seed_scores(out) != reference:
+                        raise SystemExit(f"{name}: scores differ from rsearch1")
+                print(f"round {r + 1}: {name:<13} {times[name][-1]:7.1f} s", flush=True)
 
-    base = statistics.median(times["plain"])
+    base = statistics.median(times["plain"]) if "plain" in times else None
     print(
-        f"\n{n_fits} fits per run, {args.epochs} epochs, {args.repeats} rounds, "
+        f"\n{n_fits} fits per run ({len(GRID['model__hidden_layer_sizes'])} widths x "
+        f"{len(GRID['optimizer__learning_rate'])} learning rates x 5 folds x "
+        f"{args.n_seeds} seeds), {COMMON['epochs']} epochs, {args.repeats} rounds, "
         f"{os.cpu_count()} CPUs, TF_NUM_INTRAOP_THREADS="
         f"{os.environ.get('TF_NUM_INTRAOP_THREADS')}"
     )
     print(
-        f"{'contender':<10} {'median s':>9} {'fits/s':>7} {'peak MB':>8} "
+        f"{'contender':<13} {'median s':>9} {'fits/s':>7} {'peak MB':>8} "
         f"{'time / plain':>13} {'fits/s / plain':>15}"
     )
     for name in names:
         med = statistics.median(times[name])
-        print(
-            f"{name:<10} {med:9.1f} {n_fits / med:7.2f} "
-            f"{statistics.median(memory[name]):8.0f} {med / base:13.2f} "
-            f"{base / med:15.2f}"
+        ratios = (
+            f"{med / base:13.2f} {base / med:15.2f}" if base else f"{'-':>13} {'-':>15}"
         )
-    s1, s2 = statistics.median(times["rsearch1"]), statistics.median(times["rsearch2"])
-    print(f"\nspeed-up n_jobs=2 over n_jobs=1: {s1 / s2:.2f}x")
+        print(
+            f"{name:<13} {med:9.1f} {n_fits / med:7.2f} "
+            f"{statistics.median(memory[name]):8.0f} {ratios}"
+        )
+    med = {k: statistics.median(v) for k, v in times.items()}
+    if "rsearch1" in med:
+        for name in ("rsearch2", "rsearch2warm"):
+            if name in med:
+                print(
+                    f"n_jobs=2 over n_jobs=1 ({name}): "
+                    f"{med['rsearch1'] / med[name]:.2f}x faster"
+                )
+        for name in ("no_reuse", "reuse_step", "reuse_per_lr"):
+            if name in med:
+                gain = med[name] / med["rsearch1"]
+                print(f"rsearch1 over {name}: {gain:.2f}x faster")
+    print("every seeded_keras search gave rsearch1's per-seed scores, bit for bit")
 
 
 if __name__ == "__main__":

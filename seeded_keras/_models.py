@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 from typing import Any
 
 
 def mlp(
     meta: dict[str, Any],
     compile_kwargs: dict[str, Any],
-    hidden_layer_sizes: Sequence[int] = (16,),
+    hidden_layer_sizes: int | Sequence[int] = (16,),
     activation: str = "relu",
     dropout: float = 0.0,
 ):
@@ -27,8 +28,9 @@ def mlp(
         scikeras' fit metadata (``n_features_in_``, ``n_outputs_``).
     compile_kwargs : dict
         Arguments for ``Model.compile`` prepared by scikeras.
-    hidden_layer_sizes : sequence of int, default=(16,)
-        Units of each hidden layer.
+    hidden_layer_sizes : int or sequence of int, default=(16,)
+        Units of each hidden layer; an int is one hidden layer (as in
+        scikit-learn's ``MLPRegressor``), which Keras Tuner can also sweep.
     activation : str, default="relu"
         Activation of the hidden layers.
     dropout : float, default=0.0
@@ -47,6 +49,8 @@ def mlp(
     import keras
 
     n_outputs = meta.get("n_outputs_") or 1  # columns of y
+    if isinstance(hidden_layer_sizes, Integral):
+        hidden_layer_sizes = (hidden_layer_sizes,)
     layers: list[Any] = [keras.Input(shape=(meta["n_features_in_"],))]
     for units in hidden_layer_sizes:
         layers.append(keras.layers.Dense(int(units), activation=activation))

@@ -611,7 +611,11 @@ class SeededKerasRegressor(KerasRegressor):
             yield None
             return
         per_execution = model.steps_per_execution
-        if per_execution == 1 and not _reuse.watches_batches(self._fit_callbacks):
+        if (
+            per_execution == 1
+            and _reuse.EPOCH_PER_EXECUTION
+            and not _reuse.watches_batches(self._fit_callbacks)
+        ):
             per_execution = steps_per_epoch
 
         def make():
@@ -663,7 +667,9 @@ class SeededKerasRegressor(KerasRegressor):
             pass_filter=self._predict_kwargs,
             strict=True,
         )
-        pred_args = {k: v for k, v in pred_args.items() if not k.startswith("callbacks")}
+        pred_args = {
+            k: v for k, v in pred_args.items() if not k.startswith("callbacks")
+        }
         pred_args["callbacks"] = self._predict_callbacks
         pred_args.update(kwargs)
         batch_size = pred_args.pop("batch_size", None) or 32

@@ -39,6 +39,10 @@ from typing import Any
 
 ENV_VAR = "SEEDED_KERAS_REUSE"
 MAX_TRAINERS = 8  # idle trainers kept, least recently returned dropped first
+# What each part buys is measured by benchmarks/bench_search.py, which turns
+# these off one at a time; results are the same bits either way.
+EPOCH_PER_EXECUTION = True
+SHARE_LEARNING_RATE = True
 _lock = threading.Lock()
 _idle: OrderedDict = OrderedDict()  # (key, steps_per_execution, data_key) -> [model]
 _BATCH_HOOKS = (
@@ -90,8 +94,14 @@ def _keras_made(obj: Any) -> bool:
     if isinstance(obj, (list, tuple)):
         return all(_keras_made(v) for v in obj)
     module = getattr(obj, "__module__", None) or type(obj).__module__
-    return module.startswith("keras.") and type(obj).__name__ != "function" or (
-        callable(obj) and module.startswith("keras.") and "<" not in obj.__qualname__
+    return (
+        module.startswith("keras.")
+        and type(obj).__name__ != "function"
+        or (
+            callable(obj)
+            and module.startswith("keras.")
+            and "<" not in obj.__qualname__
+        )
     )
 
 
@@ -175,7 +185,11 @@ def signature(model) -> str | None:
         # step reads (and copy_state copies): candidates that differ only in
         # it share a trainer.
         optimizer = config["compile"].get("optimizer")
-        if isinstance(optimizer, dict) and _lr_is_variable(model.optimizer):
+        if (
+            SHARE_LEARNING_RATE
+            and isinstance(optimizer, dict)
+            and _lr_is_variable(model.optimizer)
+        ):
             optimizer["config"].pop("learning_rate", None)
         return json.dumps(config, sort_keys=True)
     except Exception:  # anything unusual trains on its own model
@@ -186,9 +200,7 @@ def _lr_is_variable(optimizer) -> bool:
     import keras
 
     lr = getattr(optimizer, "_learning_rate", None)
-    return isinstance(lr, keras.Variable) and any(
-        v is lr for v in optimizer.variables
-    )
+    return isinstance(lr, keras.Variable) and any(v is lr for v in optimizer.variables)
 
 
 def watches_batches(callbacks) -> bool:

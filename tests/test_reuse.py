@@ -297,6 +297,11 @@ def test_candidates_differing_in_learning_rate_share_a_trainer(monkeypatch, diab
     assert results["1"] == results["0"]
     assert results["0"][0] != results["0"][1]
 
+    def test_an_int_is_one_hidden_layer(self):
+        assert _reuse.signature(self.build(hidden_layer_sizes=8)) == _reuse.signature(
+            self.build(hidden_layer_sizes=(8,))
+        )
+
     def test_uncompiled_model_has_none(self):
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
         assert _reuse.signature(model) is None
