@@ -152,10 +152,8 @@ def contenders(X, y, n_seeds, workdir):
         net = KerasRegressor(seeded_keras.mlp, random_state=0, **COMMON)
         GridSearchCV(net, GRID, scoring="neg_mean_squared_error", cv=cv).fit(X, y)
 
-    def rsearch(n_jobs=1, warm=False, **knobs):
+    def rsearch(n_jobs=1, **knobs):
         def run():
-            if n_jobs > 1 and not warm:
-                joblib.externals.loky.get_reusable_executor().shutdown(wait=True)
             with Knobs(**knobs):
                 return search(n_jobs).fit(X, y)
 
@@ -194,7 +192,7 @@ def contenders(X, y, n_seeds, workdir):
         "plain": plain,
         "rsearch1": rsearch(),
         "rsearch2": rsearch(2),
-        "rsearch2warm": rsearch(2, warm=True),
+        "rsearch2warm": rsearch(2),
         "manual": manual,
         "tuner": tuner,
         "no_reuse": rsearch(reuse=False),
@@ -226,6 +224,8 @@ def main():
         for r in range(args.repeats):
             order = names if r % 2 == 0 else names[::-1]
             for name in order:
+                if name == "rsearch2":  # fresh workers: start-up is timed
+                    joblib.externals.loky.get_reusable_executor().shutdown(wait=True)
                 if name == "rsearch2warm":
                     warm_up()  # untimed: starts the workers, traces there
                 _reuse.clear()

@@ -22,8 +22,8 @@ A trainer is lent to one fit at a time (threads that fit the same
 architecture at once get one each) and returned afterwards; ``predict`` borrows
 an idle trainer of the same signature in the same way.
 Only models made entirely of built-in Keras layers, losses, metrics and
-optimizers get a signature; anything else trains on its own model, as
-before.  ``SEEDED_KERAS_REUSE=0`` in the environment switches the reuse off
+optimizers, with at most ``MAX_PARAMS`` parameters, get a signature;
+anything else trains on its own model, as before.  ``SEEDED_KERAS_REUSE=0`` in the environment switches the reuse off
 (for comparisons, or to keep no model in memory between fits).
 """
 
@@ -39,6 +39,9 @@ from typing import Any
 
 ENV_VAR = "SEEDED_KERAS_REUSE"
 MAX_TRAINERS = 8  # idle trainers kept, least recently returned dropped first
+# Larger models are not pooled: tracing is a small share of their fit, and
+# eight idle copies (with optimizer state) would hold real memory.
+MAX_PARAMS = 1_000_000
 # What each part buys is measured by benchmarks/bench_search.py, which turns
 # these off one at a time; results are the same bits either way.
 EPOCH_PER_EXECUTION = True
@@ -161,6 +164,8 @@ def signature(model) -> str | None:
     """
     try:
         if not model.compiled or model.run_eagerly or not _builtin_layers(model):
+            return None
+        if model.count_params() > MAX_PARAMS:
             return None
         # the objects given to compile (a loss *function* serialises to its
         # bare name, so its origin is checked on the object itself)

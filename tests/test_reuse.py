@@ -226,6 +226,13 @@ def test_custom_objects_train_on_their_own_model(diabetes, params):
     assert np.isfinite(est.predict(X)).all()
 
 
+def test_large_models_train_on_their_own_model(diabetes, monkeypatch):
+    X, y = diabetes
+    monkeypatch.setattr(_reuse, "MAX_PARAMS", 97)
+    assert small_net().fit(X, y)._reuse_key is not None  # 97 parameters
+    assert small_net(model__hidden_layer_sizes=9).fit(X, y)._reuse_key is None
+
+
 def test_model_instance_is_never_swapped(diabetes):
     from seeded_keras import SeededKerasRegressor
 

@@ -190,7 +190,9 @@ class TestParallel:
                 search = make_search(cv=2, n_jobs=-1).fit(X, y)
         assert seed_scores(search) == reference
 
-    def test_fresh_interpreter_matches(self, reference):
+    @pytest.mark.parametrize("reuse", ["1", "0"])
+    def test_fresh_interpreter_matches(self, reference, reuse):
+        """Also with no traced-model reuse: the speed-up changes no bit."""
         script = textwrap.dedent(
             """
             import json, sys
@@ -209,7 +211,11 @@ class TestParallel:
             capture_output=True,
             text=True,
             check=True,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            env={
+                **os.environ,
+                "TF_CPP_MIN_LOG_LEVEL": "3",
+                "SEEDED_KERAS_REUSE": reuse,
+            },
             cwd=os.path.dirname(os.path.dirname(__file__)),
         ).stdout
         assert json.loads(out.strip().splitlines()[-1]) == reference
