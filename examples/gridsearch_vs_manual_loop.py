@@ -9,7 +9,7 @@ Part 2 runs the same grid through seeded_keras: the search and the manual
 loop use the same frozen folds, seeds and settings, and agree bit for bit;
 what remains is measured (spread across folds and across seeds).
 
-Runs in about a minute on 2 CPU cores, on scikit-learn's bundled diabetes
+Runs in about 25 s on 2 CPU cores, on scikit-learn's bundled diabetes
 data (no network)::
 
     python examples/gridsearch_vs_manual_loop.py

@@ -12,7 +12,7 @@ ReconciledSearchCV, equal to the search's bit for bit, and
 :func:`seeded_keras.explain_gap` splits the distance to the test MSE into
 measured parts.
 
-About a minute on 2 CPU cores, on scikit-learn's diabetes data (no network)::
+About 15 s on 2 CPU cores, on scikit-learn's diabetes data (no network)::
 
     python examples/keras_tuner_best_vs_evaluate.py
 """
