@@ -23,8 +23,9 @@ architecture at once get one each) and returned afterwards; ``predict`` borrows
 an idle trainer of the same signature in the same way.
 Only models made entirely of built-in Keras layers, losses, metrics and
 optimizers, with at most ``MAX_PARAMS`` parameters, get a signature;
-anything else trains on its own model, as before.  ``SEEDED_KERAS_REUSE=0`` in the environment switches the reuse off
-(for comparisons, or to keep no model in memory between fits).
+anything else trains on its own model, as before.
+``SEEDED_KERAS_REUSE=0`` in the environment switches the reuse off (for
+comparisons, or to keep no model in memory between fits).
 """
 
 from __future__ import annotations
