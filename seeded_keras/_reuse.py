@@ -3,8 +3,9 @@
 One fit of a small network spends about a second tracing ``tf.function``\\s
 (train, test and predict steps) and a few milliseconds of Python dispatch per
 step, while its arithmetic takes microseconds.  Every fold and repeat of one
-grid candidate builds the same architecture, so this module keeps, per
-thread, a few *trainers*: compiled models whose functions are already traced.
+grid candidate builds the same architecture, so this module keeps a small
+process-wide pool of *trainers*: compiled models whose functions are already
+traced.
 
 A fit still builds its own model (that is where its seeded initial weights
 come from) and still ends with its own ``model_``; in between:
@@ -98,15 +99,10 @@ def _keras_made(obj: Any) -> bool:
     if isinstance(obj, (list, tuple)):
         return all(_keras_made(v) for v in obj)
     module = getattr(obj, "__module__", None) or type(obj).__module__
-    return (
-        module.startswith("keras.")
-        and type(obj).__name__ != "function"
-        or (
-            callable(obj)
-            and module.startswith("keras.")
-            and "<" not in obj.__qualname__
-        )
-    )
+    if not module.startswith("keras."):
+        return False
+    # a function defined inside another one may close over anything
+    return "<locals>" not in getattr(obj, "__qualname__", "")
 
 
 def _builtin_objects(config: Any) -> bool:
