@@ -470,8 +470,11 @@ class SeededKerasRegressor(KerasRegressor):
 
     def _initialize(self, X, y=None):
         # scikeras' own random_state handling seeds process-global state
-        # around build and fit; seeded_keras replaces it entirely.
-        X, y = super()._initialize(X, y)
+        # around build and fit; seeded_keras replaces it entirely.  Build and
+        # compile name their objects as a fresh interpreter would (see
+        # _compat.fresh_names): the same names in every fit, and no growth.
+        with _compat.fresh_names():
+            X, y = super()._initialize(X, y)
         self._random_state = None
         return X, y
 
@@ -624,10 +627,11 @@ class SeededKerasRegressor(KerasRegressor):
             per_execution = steps_per_epoch
 
         def make():
-            with _seeding.seeded_build(self.seed_):
-                twin = super(SeededKerasRegressor, self)._build_keras_model()
-            if not twin.compiled:
-                twin.compile(**self._get_compile_kwargs())
+            with _compat.fresh_names():  # as model_ was named
+                with _seeding.seeded_build(self.seed_):
+                    twin = super(SeededKerasRegressor, self)._build_keras_model()
+                if not twin.compiled:
+                    twin.compile(**self._get_compile_kwargs())
             return None if twin is model else twin
 
         with _reuse.borrow_trainer(key, make, per_execution, data_key) as trainer:

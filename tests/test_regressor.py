@@ -35,6 +35,14 @@ def global_state():
     )
 
 
+def variable_paths(net):
+    model = net.model_
+    return [
+        ",".join(v.path for v in vs)
+        for vs in (model.variables, model.optimizer.variables)
+    ]
+
+
 @pytest.fixture(scope="module")
 def fitted(diabetes):
     X, y = diabetes
@@ -109,6 +117,8 @@ class TestDeterminism:
             X, y = X[:160], y[:160]
             net = small_net(model__dropout=0.1).fit(X, y)
             print(net.seed_, bits(net.predict(X[:20])))
+            print(",".join(v.path for v in net.model_.variables))
+            print(",".join(v.path for v in net.model_.optimizer.variables))
             """
         )
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -120,7 +130,7 @@ class TestDeterminism:
             env=env,
             cwd=os.path.dirname(os.path.dirname(__file__)),
         ).stdout.split()
-        assert out == [str(net.seed_), bits(pred)]
+        assert out == [str(net.seed_), bits(pred), *variable_paths(net)]
 
     @pytest.mark.slow
     def test_warns_once_when_tensorflow_started_first(self):
@@ -149,6 +159,18 @@ class TestDeterminism:
             env=env,
         ).stdout
         assert out.split()[-1] == "1"
+
+    def test_every_fit_names_its_objects_as_a_fresh_interpreter(self, diabetes):
+        # Kernel-cache entries are keyed on variable names: stable names are
+        # what keeps a long sweep's memory flat (see _compat.fresh_names).
+        X, y = diabetes
+        last = [keras.layers.Dense(2).name for _ in range(2)][-1]  # "dense_<k>"
+        nets = [small_net(epochs=1, random_state=rs).fit(X, y) for rs in (0, 1)]
+        assert variable_paths(nets[0]) == variable_paths(nets[1])
+        model_paths = variable_paths(nets[0])[0].split(",")
+        assert model_paths[:2] == ["sequential/dense/kernel", "sequential/dense/bias"]
+        # This thread's own counter goes on where it was, untouched by the fits.
+        assert keras.layers.Dense(2).name == f"dense_{int(last.split('_')[-1]) + 1}"
 
     def test_global_state_is_restored(self, diabetes):
         X, y = diabetes
