@@ -31,6 +31,23 @@ __all__ = ["SeededKerasRegressor", "check_xy"]
 _ROUTED_TARGETS = ("optimizer", "loss", "compile", "fit", "predict", "model")
 
 
+def _inline(dataset):
+    """Let ``dataset`` run in the thread that pulls from it.
+
+    By default tf.data appends a prefetch (a thread per iterator) and runs an
+    autotuner beside it.  Our pipelines gather rows that are already in
+    memory: the threads only cost their start-up and a hand-off per batch.
+    Values and their order are unchanged.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.experimental_optimization.inject_prefetch = False
+    options.experimental_optimization.map_parallelization = False
+    return dataset.with_options(options)
+
+
 def _did_you_mean(name: str, valid) -> str:
     close = difflib.get_close_matches(name, sorted(valid), n=1)
     return f"; did you mean '{close[0]}'?" if close else "."
@@ -562,8 +579,10 @@ class SeededKerasRegressor(KerasRegressor):
         tensors = [tf.constant(X[rows]), tf.constant(y[rows])]
         if sample_weight is not None:
             tensors.append(tf.constant(np.asarray(sample_weight, np.float32)[rows]))
-        dataset = tf.data.Dataset.from_tensor_slices(batches).map(
-            lambda idx: tuple(tf.gather(t, idx) for t in tensors)
+        dataset = _inline(
+            tf.data.Dataset.from_tensor_slices(batches).map(
+                lambda idx: tuple(tf.gather(t, idx) for t in tensors)
+            )
         )
         # A trainer is traced for one input structure, as a fresh model is.
         data_key = repr(
@@ -688,7 +707,7 @@ class SeededKerasRegressor(KerasRegressor):
             # The batches Keras would cut, without its per-call input pipeline.
             import tensorflow as tf
 
-            X = tf.data.Dataset.from_tensor_slices(X).batch(batch_size)
+            X = _inline(tf.data.Dataset.from_tensor_slices(X).batch(batch_size))
         else:
             pred_args["batch_size"] = batch_size
         _reuse.copy_state(self.model_, twin, optimizer=False)
