@@ -9,6 +9,8 @@ contender once per round and the order reversed every other round:
 * ``rsearch1``     ``ReconciledSearchCV``, ``n_jobs=1``;
 * ``rsearch2``     the same, ``n_jobs=2`` on fresh loky workers (shut down
                    before every run, so their start-up is included);
+* ``rsearch2pin``  ``n_jobs=2`` on fresh workers, each pinned to a CPU of its
+                   own (``SEEDED_KERAS_PIN_WORKERS=1``);
 * ``rsearch2warm`` ``n_jobs=2`` on workers already started (an interactive
                    session's second sweep; the untimed warm-up fits another
                    architecture, so the timed run still traces every model);
@@ -58,7 +60,7 @@ from sklearn.datasets import load_diabetes  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from seeded_keras import _reuse  # noqa: E402
+from seeded_keras import _reuse, _threads  # noqa: E402
 
 GRID = {
     "model__hidden_layer_sizes": [8, 16, 32, 64],
@@ -112,8 +114,9 @@ def seed_scores(search):
 class Knobs:
     """Switch one part of the speed-up off for the duration of a run."""
 
-    def __init__(self, reuse=True, per_epoch=True, share_lr=True):
+    def __init__(self, reuse=True, per_epoch=True, share_lr=True, pin=False):
         self.values = dict(reuse=reuse, per_epoch=per_epoch, share_lr=share_lr)
+        self.pin = pin
 
     def __enter__(self):
         self.saved = (
@@ -122,11 +125,14 @@ class Knobs:
             _reuse.SHARE_LEARNING_RATE,
         )
         os.environ[_reuse.ENV_VAR] = "1" if self.values["reuse"] else "0"
+        if self.pin:  # read by workers as they start
+            os.environ[_threads.PIN_ENV_VAR] = "1"
         _reuse.EPOCH_PER_EXECUTION = self.values["per_epoch"]
         _reuse.SHARE_LEARNING_RATE = self.values["share_lr"]
 
     def __exit__(self, *exc):
         env, _reuse.EPOCH_PER_EXECUTION, _reuse.SHARE_LEARNING_RATE = self.saved
+        os.environ.pop(_threads.PIN_ENV_VAR, None)
         if env is None:
             os.environ.pop(_reuse.ENV_VAR, None)
         else:
@@ -192,6 +198,7 @@ def contenders(X, y, n_seeds, workdir):
         "plain": plain,
         "rsearch1": rsearch(),
         "rsearch2": rsearch(2),
+        "rsearch2pin": rsearch(2, pin=True),
         "rsearch2warm": rsearch(2),
         "manual": manual,
         "tuner": tuner,
@@ -224,7 +231,7 @@ def main():
         for r in range(args.repeats):
             order = names if r % 2 == 0 else names[::-1]
             for name in order:
-                if name == "rsearch2":  # fresh workers: start-up is timed
+                if name.startswith("rsearch2"):  # fresh workers: start-up timed
                     joblib.externals.loky.get_reusable_executor().shutdown(wait=True)
                 if name == "rsearch2warm":
                     warm_up()  # untimed: starts the workers, traces there
@@ -262,7 +269,7 @@ def main():
         )
     med = {k: statistics.median(v) for k, v in times.items()}
     if "rsearch1" in med:
-        for name in ("rsearch2", "rsearch2warm"):
+        for name in ("rsearch2", "rsearch2pin", "rsearch2warm"):
             if name in med:
                 print(
                     f"n_jobs=2 over n_jobs=1 ({name}): "

@@ -12,9 +12,11 @@ when a public name is first used.
 from importlib import import_module as _import_module
 
 from ._threads import pin_intra_op_threads as _pin
+from ._threads import pin_worker_to_a_cpu as _pin_cpu
 
 # Must run before TensorFlow is imported anywhere in this process.
 _pin()
+_pin_cpu()  # a no-op unless SEEDED_KERAS_PIN_WORKERS=1 in a worker process
 
 __version__ = "0.1.0"
 

@@ -483,6 +483,7 @@ class SeededKerasRegressor(KerasRegressor):
             self.random_state_, self.fingerprint_, self.repeat
         )
         _threads.warn_if_threads_unpinned()
+        _threads.pin_worker_to_a_cpu()  # only with SEEDED_KERAS_PIN_WORKERS=1
         return X, y, sample_weight
 
     def _initialize(self, X, y=None):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import warnings
 
 ENV_VAR = "TF_NUM_INTRAOP_THREADS"
@@ -59,3 +60,66 @@ def warn_if_threads_unpinned() -> None:
             RuntimeWarning,
             stacklevel=3,
         )
+
+
+# --------------------------------------------------------------------------
+# Optional: one CPU per worker process
+# --------------------------------------------------------------------------
+PIN_ENV_VAR = "SEEDED_KERAS_PIN_WORKERS"
+_pin_lock = threading.Lock()
+_pinned: dict = {"done": False, "cpu": None, "file": None}
+
+
+def pin_worker_to_a_cpu() -> int | None:
+    """Confine this worker process to one CPU that no other pinned worker holds.
+
+    Only with ``SEEDED_KERAS_PIN_WORKERS=1`` in the environment, only in a
+    child process (a loky, multiprocessing or dask worker; never the main
+    process), and only on systems with ``os.sched_setaffinity`` (Linux).
+    CPUs are claimed with an advisory lock on a file per CPU in the temporary
+    directory, which the operating system releases when the worker exits; a
+    worker that finds every allowed CPU taken stays unpinned.  Every thread
+    the process already has is moved to the CPU, and threads started later
+    inherit it.
+
+    A fit of a small Keras model alternates between the Python thread and
+    TensorFlow's inter-op threads.  Unpinned, two workers on two cores keep
+    migrating those hand-offs onto each other's core; pinned, each worker's
+    threads share one warm core.  The arithmetic is the same (one intra-op
+    thread either way), so no result changes.
+
+    Returns the CPU, or None when the process is not pinned.
+    """
+    if os.environ.get(PIN_ENV_VAR) != "1" or not hasattr(os, "sched_setaffinity"):
+        return None
+    import multiprocessing
+
+    if multiprocessing.parent_process() is None:
+        return None
+    with _pin_lock:
+        if _pinned["done"]:
+            return _pinned["cpu"]
+        _pinned["done"] = True
+        import fcntl
+        import tempfile
+
+        for cpu in sorted(os.sched_getaffinity(0)):
+            path = os.path.join(tempfile.gettempdir(), f"seeded_keras-cpu{cpu}.lock")
+            handle = open(path, "a")  # noqa: SIM115  (held for the process's life)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            try:
+                tids = [int(t) for t in os.listdir("/proc/self/task")]
+            except OSError:
+                tids = [0]
+            for tid in tids:
+                try:
+                    os.sched_setaffinity(tid, {cpu})
+                except OSError:  # a thread that has just exited
+                    pass
+            _pinned.update(cpu=cpu, file=handle)
+            return cpu
+        return None

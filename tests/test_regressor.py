@@ -172,6 +172,15 @@ class TestDeterminism:
         # This thread's own counter goes on where it was, untouched by the fits.
         assert keras.layers.Dense(2).name == f"dense_{int(last.split('_')[-1]) + 1}"
 
+    def test_cpu_pinning_never_touches_the_main_process(self, monkeypatch):
+        from seeded_keras import _threads
+
+        monkeypatch.setenv(_threads.PIN_ENV_VAR, "1")
+        before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        assert _threads.pin_worker_to_a_cpu() is None
+        if before is not None:
+            assert os.sched_getaffinity(0) == before
+
     def test_global_state_is_restored(self, diabetes):
         X, y = diabetes
         random.seed(5)

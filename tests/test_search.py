@@ -220,6 +220,58 @@ class TestParallel:
         ).stdout
         assert json.loads(out.strip().splitlines()[-1]) == reference
 
+    @pytest.mark.slow
+    @pytest.mark.skipif(
+        not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+        reason="needs sched_setaffinity and two CPUs",
+    )
+    def test_pinned_workers_hold_a_cpu_each_and_change_no_bit(self, reference):
+        script = textwrap.dedent(
+            """
+            import json, os, sys
+            sys.path.insert(0, "tests")
+            from joblib import Parallel, delayed
+            from test_search import make_search, seed_scores
+            from sklearn.datasets import load_diabetes
+
+            def cpus_of_every_thread():
+                tasks = os.listdir("/proc/self/task")
+                return os.getpid(), sorted(
+                    {tuple(sorted(os.sched_getaffinity(int(t)))) for t in tasks}
+                )
+
+            X, y = load_diabetes(return_X_y=True)
+            search = make_search(cv=2, n_jobs=2).fit(X[:160], y[:160])
+            workers = dict(Parallel(n_jobs=2)(
+                delayed(cpus_of_every_thread)() for _ in range(8)
+            ))
+            print(json.dumps([seed_scores(search), list(workers.values()),
+                              sorted(os.sched_getaffinity(0))]))
+            """
+        )
+        import json
+
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "SEEDED_KERAS_PIN_WORKERS": "1",
+        }
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+            cwd=os.path.dirname(os.path.dirname(__file__)),
+        ).stdout
+        scores, workers, main_cpus = json.loads(out.strip().splitlines()[-1])
+        assert scores == reference
+        # Every thread of a worker on that worker's one CPU, no CPU shared;
+        # the main process is never pinned.
+        assert all(len(cpus) == 1 and len(cpus[0]) == 1 for cpus in workers)
+        assert len({cpus[0][0] for cpus in workers}) == len(workers) == 2
+        assert main_cpus == sorted(os.sched_getaffinity(0))
+
 
 class TestGridSearchCVPatterns:
     def test_refit_false(self, diabetes):
