@@ -1,6 +1,9 @@
 """Shared fixtures: tiny data, few epochs, TensorFlow quiet."""
 
 import os
+import subprocess
+import sys
+import textwrap
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -42,3 +45,21 @@ def make_net():
 def bits(a) -> str:
     """Hex of the raw bytes: equality of this is bitwise equality."""
     return np.ascontiguousarray(a).tobytes().hex()
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def fresh_python(script: str, **env) -> str:
+    """Run ``script`` in a fresh interpreter at the repository root; its stdout.
+
+    The environment is this process's, TensorFlow quiet, plus ``env``.
+    """
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env},
+        cwd=ROOT,
+    ).stdout

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from conftest import bits, small_net
+from conftest import bits, fresh_python, small_net
 from sklearn.base import clone, is_regressor
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import StackingRegressor
@@ -121,15 +121,7 @@ class TestDeterminism:
             print(",".join(v.path for v in net.model_.optimizer.variables))
             """
         )
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        out = subprocess.run(
-            [sys.executable, "-c", script],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-            cwd=os.path.dirname(os.path.dirname(__file__)),
-        ).stdout.split()
+        out = fresh_python(script).split()
         assert out == [str(net.seed_), bits(pred), *variable_paths(net)]
 
     @pytest.mark.slow

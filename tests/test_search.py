@@ -2,14 +2,12 @@
 
 import os
 import pickle
-import subprocess
-import sys
 import textwrap
 
 import joblib
 import numpy as np
 import pytest
-from conftest import bits, small_net
+from conftest import bits, fresh_python, small_net
 from scikeras.wrappers import KerasRegressor
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import Ridge
@@ -206,18 +204,7 @@ class TestParallel:
         )
         import json
 
-        out = subprocess.run(
-            [sys.executable, "-c", script],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={
-                **os.environ,
-                "TF_CPP_MIN_LOG_LEVEL": "3",
-                "SEEDED_KERAS_REUSE": reuse,
-            },
-            cwd=os.path.dirname(os.path.dirname(__file__)),
-        ).stdout
+        out = fresh_python(script, SEEDED_KERAS_REUSE=reuse)
         assert json.loads(out.strip().splitlines()[-1]) == reference
 
     @pytest.mark.slow
@@ -251,19 +238,7 @@ class TestParallel:
         )
         import json
 
-        env = {
-            **os.environ,
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "SEEDED_KERAS_PIN_WORKERS": "1",
-        }
-        out = subprocess.run(
-            [sys.executable, "-c", script],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-            cwd=os.path.dirname(os.path.dirname(__file__)),
-        ).stdout
+        out = fresh_python(script, SEEDED_KERAS_PIN_WORKERS="1")
         scores, workers, main_cpus = json.loads(out.strip().splitlines()[-1])
         assert scores == reference
         # Every thread of a worker on that worker's one CPU, no CPU shared;
