@@ -60,7 +60,7 @@ from sklearn.datasets import load_diabetes  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from seeded_keras import _reuse, _threads  # noqa: E402
+from seeded_keras import _threads, _trainer_pool  # noqa: E402
 
 GRID = {
     "model__hidden_layer_sizes": [8, 16, 32, 64],
@@ -120,23 +120,23 @@ class Knobs:
 
     def __enter__(self):
         self.saved = (
-            os.environ.get(_reuse.ENV_VAR),
-            _reuse.EPOCH_PER_EXECUTION,
-            _reuse.SHARE_LEARNING_RATE,
+            os.environ.get(_trainer_pool.ENV_VAR),
+            _trainer_pool.EPOCH_PER_EXECUTION,
+            _trainer_pool.SHARE_LEARNING_RATE,
         )
-        os.environ[_reuse.ENV_VAR] = "1" if self.values["reuse"] else "0"
+        os.environ[_trainer_pool.ENV_VAR] = "1" if self.values["reuse"] else "0"
         if self.pin:  # read by workers as they start
             os.environ[_threads.PIN_ENV_VAR] = "1"
-        _reuse.EPOCH_PER_EXECUTION = self.values["per_epoch"]
-        _reuse.SHARE_LEARNING_RATE = self.values["share_lr"]
+        _trainer_pool.EPOCH_PER_EXECUTION = self.values["per_epoch"]
+        _trainer_pool.SHARE_LEARNING_RATE = self.values["share_lr"]
 
     def __exit__(self, *exc):
-        env, _reuse.EPOCH_PER_EXECUTION, _reuse.SHARE_LEARNING_RATE = self.saved
+        env, _trainer_pool.EPOCH_PER_EXECUTION, _trainer_pool.SHARE_LEARNING_RATE = self.saved
         os.environ.pop(_threads.PIN_ENV_VAR, None)
         if env is None:
-            os.environ.pop(_reuse.ENV_VAR, None)
+            os.environ.pop(_trainer_pool.ENV_VAR, None)
         else:
-            os.environ[_reuse.ENV_VAR] = env
+            os.environ[_trainer_pool.ENV_VAR] = env
 
 
 def contenders(X, y, n_seeds, workdir):
@@ -235,7 +235,7 @@ def main():
                     joblib.externals.loky.get_reusable_executor().shutdown(wait=True)
                 if name == "rsearch2warm":
                     warm_up()  # untimed: starts the workers, traces there
-                _reuse.clear()
+                _trainer_pool.clear()
                 with PeakRSS() as mem:
                     start = time.perf_counter()
                     out = runs[name]()

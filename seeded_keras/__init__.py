@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "SeededKerasRegressor": "._regressor",
     "ReconciledSearchCV": "._search",
-    "FrozenSplits": "._search",
+    "FrozenSplits": "._protocol",
     "ReconciliationReport": "._report",
     "ReconciliationError": "._report",
     "ReconciledTuner": "._tuner",

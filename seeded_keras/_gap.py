@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import mean_squared_error
-from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
+
+from ._compat import safe_indexing
 
 __all__ = ["GapExplanation", "explain_gap"]
 
@@ -76,7 +77,7 @@ def explain_gap(
     >>> bool(abs(gap.cv_mse + sum(gap.parts.values()) - gap.test_mse) < 1e-6)
     True
     """
-    from ._search import mse_scorer_name, seeded_paths
+    from ._protocol import mse_scorer_name, seeded_paths
 
     check_is_fitted(search, "splits_")
     if mse_scorer_name(search.scoring) is None:
@@ -104,8 +105,8 @@ def explain_gap(
             _, test_mse, n_ep, best_ep = _fit_mse(
                 base,
                 p,
-                _safe_indexing(X, train),
-                _safe_indexing(y, train),
+                safe_indexing(X, train),
+                safe_indexing(y, train),
                 X_test,
                 y_test,
             )

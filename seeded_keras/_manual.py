@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import mean_squared_error
-from sklearn.utils import _safe_indexing
+
+from ._compat import safe_indexing
 
 
 def manual_loop(
@@ -60,7 +61,7 @@ def manual_loop(
     weights = (fit_params or {}).get("sample_weight")
 
     def test_weights(test):  # GridSearchCV weights the test MSE too
-        return None if weights is None else _safe_indexing(weights, test)
+        return None if weights is None else safe_indexing(weights, test)
 
     fits = []
     for c, params in enumerate(candidates):
@@ -70,13 +71,13 @@ def manual_loop(
                 mse, error = np.nan, ""
                 try:
                     est.fit(
-                        _safe_indexing(X, train),
-                        _safe_indexing(y, train),
+                        safe_indexing(X, train),
+                        safe_indexing(y, train),
                         **_rows(fit_params or {}, len(y), train),
                     )
-                    y_pred = est.predict(_safe_indexing(X, test))
+                    y_pred = est.predict(safe_indexing(X, test))
                     mse = mean_squared_error(
-                        _safe_indexing(y, test),
+                        safe_indexing(y, test),
                         y_pred,
                         sample_weight=test_weights(test),
                     )
@@ -104,7 +105,7 @@ def manual_loop(
 def _rows(params, n_samples, rows):
     """Cut per-row fit parameters to ``rows``; pass the others unchanged."""
     return {
-        k: _safe_indexing(v, rows)
+        k: safe_indexing(v, rows)
         if hasattr(v, "__len__") and not isinstance(v, str) and len(v) == n_samples
         else v
         for k, v in params.items()

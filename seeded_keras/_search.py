@@ -1,115 +1,33 @@
-"""ReconciledSearchCV: GridSearchCV on frozen folds, shared seeds and settings."""
+"""ReconciledSearchCV: GridSearchCV on frozen folds, shared seeds and settings.
+
+The search differs from ``GridSearchCV`` in three places only: ``fit``
+prepares the shared :class:`~seeded_keras._protocol.Protocol` (frozen folds,
+seed base, grid names checked) and hands it to ``BaseSearchCV.fit``;
+``_run_search`` repeats every candidate once per seed; ``_format_results``
+merges the seeds (:mod:`seeded_keras._results`).  :meth:`manual_loop` and
+:meth:`reconcile` replay the same protocol as plain Python.
+"""
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral
 
-import numpy as np
-from sklearn.base import clone, is_classifier
-from sklearn.model_selection import GridSearchCV, ParameterGrid, check_cv
+from sklearn.model_selection import GridSearchCV, ParameterGrid
 from sklearn.utils.validation import check_is_fitted
 
-from . import _compat, _seeding
-from ._regressor import SeededKerasRegressor, _did_you_mean, check_xy
+from . import _compat
+from ._checks import check_grid_names, check_xy
+from ._protocol import (
+    MSE_SCORER,
+    FrozenSplits,
+    Protocol,
+    freeze_splits,
+    mse_scorer_name,
+    seeded_paths,
+)
+from ._results import merge_seeds
 
 __all__ = ["ReconciledSearchCV"]
-
-MSE_SCORER = "neg_mean_squared_error"
-
-
-class FrozenSplits:
-    """A CV splitter that replays one materialised list of (train, test) pairs.
-
-    Parameters
-    ----------
-    splits : list of (ndarray, ndarray)
-        Train and test indices of each fold.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.model_selection import KFold
-    >>> from seeded_keras import FrozenSplits
-    >>> frozen = FrozenSplits(list(KFold(2, shuffle=True).split(np.zeros(4))))
-    >>> first = [t.tolist() for t, _ in frozen.split()]
-    >>> first == [t.tolist() for t, _ in frozen.split()]
-    True
-    """
-
-    def __init__(self, splits):
-        self.splits = splits
-
-    def split(self, X=None, y=None, groups=None):
-        """Yield the frozen (train, test) index pairs."""
-        yield from self.splits
-
-    def get_n_splits(self, X=None, y=None, groups=None):
-        """Number of frozen folds."""
-        return len(self.splits)
-
-
-def seeded_paths(estimator) -> list[str]:
-    """Parameter prefixes ('' or 'step__') of every SeededKerasRegressor inside."""
-    paths = [""] if isinstance(estimator, SeededKerasRegressor) else []
-    if hasattr(estimator, "get_params"):
-        for key, value in estimator.get_params(deep=True).items():
-            if isinstance(value, SeededKerasRegressor):
-                paths.append(key + "__")
-    return paths
-
-
-def prepare_estimator(estimator, random_state, n_seeds):
-    """Clone ``estimator`` with one seed base for every seeded regressor.
-
-    Returns
-    -------
-    estimator, paths, base
-        The clone, the parameter prefixes of its SeededKerasRegressors and
-        the seed base they share (None when there is none).
-    """
-    estimator = clone(estimator)
-    paths = seeded_paths(estimator)
-    if n_seeds > 1 and not paths:
-        raise ValueError(
-            f"n_seeds={n_seeds} needs a SeededKerasRegressor in the "
-            f"estimator (its `repeat` parameter selects the seed); "
-            f"{type(estimator).__name__} has none."
-        )
-    base = None
-    if paths:
-        if random_state is not None:
-            base = _seeding.resolve_random_state(random_state)
-            estimator.set_params(**{p + "random_state": base for p in paths})
-        else:
-            unset = [
-                p for p in paths if estimator.get_params()[p + "random_state"] is None
-            ]
-            base = _seeding.resolve_random_state(None)
-            estimator.set_params(**{p + "random_state": base for p in unset})
-            given = [estimator.get_params()[p + "random_state"] for p in paths]
-            base = given[0] if len(set(map(repr, given))) == 1 else None
-    ReconciledSearchCV._warn_uncontrolled(estimator, paths)
-    return estimator, paths, base
-
-
-def mse_scorer_name(scoring):
-    """Name under which a search scored neg_mean_squared_error, else None."""
-    if scoring == MSE_SCORER:
-        return "score"
-    if isinstance(scoring, (list, tuple, set)) and MSE_SCORER in scoring:
-        return MSE_SCORER
-    if isinstance(scoring, dict):
-        for name, value in scoring.items():
-            if value == MSE_SCORER:
-                return name
-    return None
-
-
-def _mean(values):
-    if isinstance(values[0], dict):
-        return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
-    return float(np.mean(values))
 
 
 class ReconciledSearchCV(GridSearchCV):
@@ -247,31 +165,6 @@ n_splits_, refit_time_, multimetric_
         self.n_seeds = n_seeds
 
     # ----------------------------------------------------------- preparation
-    def _prepare_estimator(self):
-        return prepare_estimator(self.estimator, self.random_state, self.n_seeds)
-
-    @staticmethod
-    def _warn_uncontrolled(estimator, paths) -> None:
-        params = (
-            estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
-        )
-        items = [("", estimator)] + [(k + "__", v) for k, v in params.items()]
-        for prefix, obj in items:
-            if prefix in paths or not hasattr(obj, "get_params"):
-                continue
-            name = prefix.rstrip("_") or "estimator"
-            # Other estimators' random_state is left alone: most are
-            # deterministic whatever it is (Ridge), and guessing would cry wolf.
-            if type(obj).__module__.startswith("scikeras"):
-                warnings.warn(
-                    f"{type(obj).__name__} at '{name}' seeds process-global "
-                    "random state (and not at all without random_state): the "
-                    "search and the manual loop may disagree, and results vary "
-                    "under threads. Use seeded_keras.SeededKerasRegressor.",
-                    UserWarning,
-                    stacklevel=5,
-                )
-
     def check_param_grid(self) -> None:
         """Check ``param_grid``'s names against the estimator; train nothing.
 
@@ -282,31 +175,7 @@ n_splits_, refit_time_, multimetric_
         ValueError
             Naming the unknown parameter, with a "did you mean".
         """
-        estimator = clone(self.estimator)
-        self._check_grid_names(estimator)
-
-    def _check_grid_names(self, estimator) -> None:
-        """Fail before training on grid names the estimator would not accept."""
-        for grid in ParameterGrid(self.param_grid).param_grid:
-            # Set a whole grid point, outer names first, as set_params does:
-            # a grid may put an estimator in a step and then tune its params.
-            probe = clone(estimator)
-            for key in sorted(grid, key=lambda k: k.count("__")):
-                valid = sorted(probe.get_params(deep=True))
-                try:
-                    probe.set_params(**{key: clone(list(grid[key])[0], safe=False)})
-                except ValueError:
-                    raise ValueError(
-                        f"Unknown parameter '{key}' in param_grid"
-                        f"{_did_you_mean(key, valid)} Valid parameters: "
-                        f"{', '.join(valid)}."
-                    ) from None
-            for path in seeded_paths(probe):
-                net = probe if not path else probe.get_params()[path[:-2]]
-                try:
-                    net._check_routed_params(path)
-                except ValueError as err:
-                    raise ValueError(f"In param_grid: {err}") from None
+        check_grid_names(self.param_grid, self.estimator, seeded_paths)
 
     # ------------------------------------------------------------------- fit
     def fit(self, X, y=None, **params):
@@ -324,51 +193,44 @@ n_splits_, refit_time_, multimetric_
         -------
         self : ReconciledSearchCV
         """
-        _compat.validate_parameter_constraints(
+        _compat.check_parameters(
             self._parameter_constraints,
             self.get_params(deep=False),
             caller_name=type(self).__name__,
         )
-        estimator, paths, base = self._prepare_estimator()
-        self._check_grid_names(estimator)
-        if paths:
+        protocol = Protocol.prepare(
+            self.estimator, self.random_state, self.n_seeds, self.param_grid
+        )
+        if protocol.paths:
             # Every X/y problem is reported once, here, before any fit.  In
             # front of a Pipeline's transformers only y and lengths are ours.
-            check_xy(X, y, type(self).__name__, check_X=paths == [""])
-        self._repeat_keys = [p + "repeat" for p in paths]
-        self.random_state_ = base
-        self.base_estimator_ = estimator
+            check_xy(X, y, type(self).__name__, check_X=protocol.paths == [""])
+        self._protocol = protocol
+        self.random_state_ = protocol.random_state
+        self.base_estimator_ = protocol.estimator
         self.fit_failures_ = []
-        cv = check_cv(self.cv, y, classifier=is_classifier(estimator))
         try:
-            self.splits_ = [
-                (np.asarray(train), np.asarray(test))
-                for train, test in cv.split(X, y, params.get("groups"))
-            ]
+            protocol.splits = freeze_splits(
+                self.cv, X, y, params.get("groups"), protocol.estimator
+            )
         except ValueError:
             # Let GridSearchCV report its own problems (scoring, refit, ...)
             # in its own order; the same split fails there if nothing else.
-            with _compat.search_with(self, estimator=estimator):
+            with _compat.search_with(self, estimator=protocol.estimator):
                 super().fit(X, y, **params)
             raise
-        with _compat.search_with(
-            self, estimator=estimator, cv=FrozenSplits(self.splits_)
-        ):
+        self.splits_ = protocol.splits
+        frozen = FrozenSplits(self.splits_)
+        with _compat.search_with(self, estimator=protocol.estimator, cv=frozen):
             super().fit(X, y, **params)
         return self
 
     def repeat_params(self, repeat: int) -> dict:
         """The parameters that select seed ``repeat`` (empty when n_seeds=1)."""
-        if self.n_seeds == 1:
-            return {}
-        return {key: repeat for key in self._repeat_keys}
+        return self._protocol.repeat_params(repeat)
 
     def _run_search(self, evaluate_candidates):
-        candidates = [
-            {**params, **self.repeat_params(j)}
-            for params in ParameterGrid(self.param_grid)
-            for j in range(self.n_seeds)
-        ]
+        candidates = self._protocol.with_seeds(ParameterGrid(self.param_grid))
         if not self.verbose:
             evaluate_candidates(candidates)
             return
@@ -383,82 +245,14 @@ n_splits_, refit_time_, multimetric_
             progress(n=per)
 
     def _format_results(self, candidate_params, n_splits, out, more_results=None):
-        S, K = self.n_seeds, n_splits
-        C = len(candidate_params) // S
-
-        def fit_of(c, i, j):  # out is ordered by (candidate, repeat), then fold
-            return out[(c * S + j) * K + i]
-
-        if S == 1:
-            params, merged = candidate_params, out
-        else:
-            params = [
-                {
-                    k: v
-                    for k, v in candidate_params[c * S].items()
-                    if k not in self._repeat_keys
-                }
-                for c in range(C)
-            ]
-            merged = []
-            for c in range(C):
-                for i in range(K):
-                    fits = [fit_of(c, i, j) for j in range(S)]
-                    m = dict(fits[0])
-                    for key in ("test_scores", "train_scores"):
-                        if key in m:
-                            m[key] = _mean([f[key] for f in fits])
-                    for key in ("fit_time", "score_time"):
-                        if key in m:
-                            m[key] = float(np.mean([f[key] for f in fits]))
-                    errors = [f["fit_error"] for f in fits if f.get("fit_error")]
-                    m["fit_error"] = "\n".join(errors) if errors else None
-                    merged.append(m)
-        results = _compat.base_format_results(self, params, K, merged, more_results)
-
-        self.fit_failures_ = [
-            {
-                "candidate": c,
-                "split": i,
-                "repeat": j,
-                "message": fit_of(c, i, j)["fit_error"],
-            }
-            for c in range(C)
-            for i in range(K)
-            for j in range(S)
-            if fit_of(c, i, j).get("fit_error")
-        ]
-        for kind in ("test", "train"):
-            key = f"{kind}_scores"
-            if key not in out[0]:
-                continue
-            for c in range(C):
-                for i in range(K):
-                    for j in range(S):
-                        score = fit_of(c, i, j)[key]
-                        items = (
-                            score.items()
-                            if isinstance(score, dict)
-                            else [("score", score)]
-                        )
-                        for name, value in items:
-                            col = f"split{i}_seed{j}_{kind}_{name}"
-                            results.setdefault(col, np.full(C, np.nan))[c] = value
-
-        name = mse_scorer_name(self.scoring)
-        if name is not None:
-            mse = -np.array(
-                [
-                    [
-                        [results[f"split{i}_seed{j}_test_{name}"][c] for j in range(S)]
-                        for i in range(K)
-                    ]
-                    for c in range(C)
-                ]
-            )
-            results["mean_test_mse"] = mse.mean(axis=(1, 2))
-            results["std_fold_mse"] = mse.mean(axis=2).std(axis=1)
-            results["std_seed_mse"] = mse.mean(axis=1).std(axis=1)
+        results, self.fit_failures_ = merge_seeds(
+            self,
+            candidate_params,
+            n_splits,
+            out,
+            more_results,
+            mse_scorer_name(self.scoring),
+        )
         return results
 
     # --------------------------------------------------- the independent path
@@ -498,7 +292,7 @@ n_splits_, refit_time_, multimetric_
             self.cv_results_["params"],
             self.splits_,
             self.n_seeds,
-            self.repeat_params,
+            self._protocol.repeat_params,
             X,
             y,
             self.error_score,

@@ -13,10 +13,10 @@ import warnings
 
 import numpy as np
 from keras_tuner.engine.base_tuner import BaseTuner
-from sklearn.model_selection import check_cv
 
+from ._checks import check_grid_names
 from ._manual import manual_loop
-from ._search import prepare_estimator, seeded_paths
+from ._protocol import Protocol, freeze_splits, seeded_paths
 
 __all__ = ["ReconciledTuner", "grid_to_hyperparameters", "hyperparameters_to_grid"]
 
@@ -238,13 +238,11 @@ class ReconciledTuner(BaseTuner):
 
     # ------------------------------------------------------- protocol
     def _check_names(self, hyperparameters):
-        from ._search import ReconciledSearchCV
-
         grid = {h.name: [_first(h)] for h in hyperparameters.space}
-        ReconciledSearchCV(self.estimator, grid).check_param_grid()
+        check_grid_names(grid, self.estimator, seeded_paths)
         for path in seeded_paths(self.estimator):
             net = self.estimator if not path else self.estimator.get_params()[path[:-2]]
-            build = net._check_model_param()
+            build = net._build_function()
             try:
                 sig = inspect.signature(build).parameters
             except (TypeError, ValueError):
@@ -260,7 +258,7 @@ class ReconciledTuner(BaseTuner):
                         stacklevel=3,
                     )
 
-    def _protocol(self):
+    def _protocol_record(self):
         digest = hashlib.sha256()
         for train, test in self.splits_:
             digest.update(np.asarray(train, np.int64).tobytes() + b"|")
@@ -280,7 +278,7 @@ class ReconciledTuner(BaseTuner):
 
     def _check_protocol(self):
         path = os.path.join(self.project_dir, "seeded_keras_protocol.json")
-        mine = self._protocol()
+        mine = self._protocol_record()
         if os.path.exists(path):
             with open(path) as f:
                 theirs = json.load(f)
@@ -298,33 +296,35 @@ class ReconciledTuner(BaseTuner):
                 json.dump(mine, f, indent=1)
 
     # ------------------------------------------------------- search
-    def search(self, X, y):
+    def search(self, X, y, groups=None):
         """Evaluate every trial by CV on the frozen folds.
 
         Parameters
         ----------
         X, y : array-like
+        groups : array-like, optional
+            Group labels for a group splitter given as ``cv``.
+
+        Returns
+        -------
+        self : ReconciledTuner
         """
+        protocol = Protocol.prepare(self.estimator, self.random_state, self.n_seeds)
         if isinstance(self.cv, (list, tuple)):
-            self.splits_ = [(np.asarray(a), np.asarray(b)) for a, b in self.cv]
+            protocol.splits = [(np.asarray(a), np.asarray(b)) for a, b in self.cv]
         else:
-            self.splits_ = [
-                (np.asarray(a), np.asarray(b)) for a, b in check_cv(self.cv).split(X, y)
-            ]
-        est, paths, base = prepare_estimator(
-            self.estimator, self.random_state, self.n_seeds
-        )
-        self.base_estimator_, self.random_state_ = est, base
-        self._repeat_keys = [p + "repeat" for p in paths]
+            protocol.splits = freeze_splits(self.cv, X, y, groups, protocol.estimator)
+        self._protocol = protocol
+        self.splits_ = protocol.splits
+        self.base_estimator_ = protocol.estimator
+        self.random_state_ = protocol.random_state
         self._check_protocol()
         super().search(X, y)
         return self
 
     def repeat_params(self, repeat):
         """Parameters selecting seed ``repeat`` (empty when n_seeds=1)."""
-        if self.n_seeds == 1:
-            return {}
-        return {k: repeat for k in self._repeat_keys}
+        return self._protocol.repeat_params(repeat)
 
     def run_trial(self, trial, X, y):
         """Fit one trial on every fold and seed; return its mean MSE."""
@@ -334,7 +334,7 @@ class ReconciledTuner(BaseTuner):
             [params],
             self.splits_,
             self.n_seeds,
-            self.repeat_params,
+            self._protocol.repeat_params,
             X,
             y,
         )

@@ -165,12 +165,10 @@ class TestDeterminism:
         assert keras.layers.Dense(2).name == f"dense_{int(last.split('_')[-1]) + 1}"
 
     def test_pipelines_in_the_callers_thread_change_no_bit(self, diabetes, monkeypatch):
-        from seeded_keras import _regressor
-
         X, y = diabetes
         net = small_net(model__dropout=0.1, epochs=2)
         inline = bits(clone(net).fit(X, y).predict(X[:20]))
-        monkeypatch.setattr(_regressor, "_inline", lambda dataset: dataset)
+        monkeypatch.setattr(_compat, "inline", lambda dataset: dataset)
         assert bits(clone(net).fit(X, y).predict(X[:20])) == inline
 
     def test_cpu_pinning_never_touches_the_main_process(self, monkeypatch):
@@ -200,7 +198,7 @@ class TestDeterminism:
             assert global_state() == before
         finally:
             tf.random.set_seed(None)
-            _compat._tf_config().disable_op_determinism()
+            _compat._tensorflow._tf_config().disable_op_determinism()
 
     def test_op_determinism_is_on_while_fitting(self, diabetes):
         X, y = diabetes

@@ -1,4 +1,4 @@
-"""Reusing traced models (seeded_keras._reuse) changes no bit of any result.
+"""Reusing traced models (seeded_keras._trainer_pool) changes no bit of any result.
 
 Every case fits the same two folds twice: with ``SEEDED_KERAS_REUSE=0`` (each
 fit builds, traces and trains its own model, one dispatch per step -- the
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import bits, small_net
 
-from seeded_keras import _reuse
+from seeded_keras import _trainer_pool
 
 
 class Counting(keras.callbacks.Callback):
@@ -119,7 +119,7 @@ def fit_both_ways(monkeypatch, params, X, y, **kw):
     monkeypatch.setenv("SEEDED_KERAS_REUSE", "0")
     reference = fit_twice(params, X, y, **kw)
     monkeypatch.setenv("SEEDED_KERAS_REUSE", "1")
-    _reuse.clear()
+    _trainer_pool.clear()
     reused = fit_twice(params, X, y, **kw)
     return reference, reused
 
@@ -148,7 +148,7 @@ def test_reuse_continues_training_identically(monkeypatch, diabetes, how):
     results = {}
     for flag in ("0", "1"):
         monkeypatch.setenv("SEEDED_KERAS_REUSE", flag)
-        _reuse.clear()
+        _trainer_pool.clear()
         est = small_net(warm_start=how == "warm_start")
         for _ in range(3):
             est.fit(X, y) if how == "warm_start" else est.partial_fit(X, y)
@@ -165,11 +165,11 @@ def test_reuse_continues_training_identically(monkeypatch, diabetes, how):
 
 def test_one_epoch_per_execution_unless_batches_are_watched(diabetes):
     X, y = diabetes
-    _reuse.clear()
+    _trainer_pool.clear()
     small_net().fit(X, y)  # 160 rows, batches of 32: 5 steps per epoch
     counting = Counting()
     est = small_net(callbacks=[counting]).fit(X, y)
-    per_execution = sorted(spe for (_, spe, _) in _reuse.idle_trainers())
+    per_execution = sorted(spe for (_, spe, _) in _trainer_pool.idle_trainers())
     assert per_execution == [1, 5]
     assert est.callbacks[0].batches == 0  # copied afresh for the fit
     assert est.n_epochs_ == 2
@@ -177,13 +177,13 @@ def test_one_epoch_per_execution_unless_batches_are_watched(diabetes):
 
 def test_fitted_models_stay_independent(diabetes):
     X, y = diabetes
-    _reuse.clear()
+    _trainer_pool.clear()
     first = small_net().fit(X[:100], y[:100])
     before = bits(first.predict(X))
     weights = [bits(w) for w in first.model_.get_weights()]
     second = small_net().fit(X[60:], y[60:])
     assert first._reuse_key == second._reuse_key
-    trainers = [t for pool in _reuse._idle.values() for t in pool]
+    trainers = [t for pool in _trainer_pool._idle.values() for t in pool]
     assert len(trainers) == 1
     assert first.model_ is not second.model_
     assert all(t is not first.model_ and t is not second.model_ for t in trainers)
@@ -191,7 +191,7 @@ def test_fitted_models_stay_independent(diabetes):
     assert [bits(w) for w in first.model_.get_weights()] == weights
 
     # With no idle trainer, predict uses model_ itself: the same bits.
-    _reuse.clear()
+    _trainer_pool.clear()
     assert bits(first.predict(X)) == before
 
 
@@ -202,13 +202,13 @@ def test_concurrent_fits_borrow_their_own_trainers(diabetes):
     def fit_predict(rows):
         return bits(small_net().fit(X[rows], y[rows]).predict(X))
 
-    _reuse.clear()
+    _trainer_pool.clear()
     sequential = [fit_predict(rows) for rows in folds]
-    _reuse.clear()
+    _trainer_pool.clear()
     with ThreadPoolExecutor(2) as pool:
         concurrent = list(pool.map(fit_predict, folds))
     assert concurrent == sequential
-    assert 1 <= sum(_reuse.idle_trainers().values()) <= 2
+    assert 1 <= sum(_trainer_pool.idle_trainers().values()) <= 2
 
 
 @pytest.mark.parametrize(
@@ -228,7 +228,7 @@ def test_custom_objects_train_on_their_own_model(diabetes, params):
 
 def test_large_models_train_on_their_own_model(diabetes, monkeypatch):
     X, y = diabetes
-    monkeypatch.setattr(_reuse, "MAX_PARAMS", 97)
+    monkeypatch.setattr(_trainer_pool, "MAX_PARAMS", 97)
     assert small_net().fit(X, y)._reuse_key is not None  # 97 parameters
     assert small_net(model__hidden_layer_sizes=9).fit(X, y)._reuse_key is None
 
@@ -268,7 +268,7 @@ class TestSignature:
 
     def test_same_architecture_other_seed(self):
         a, b = self.build(seed=0), self.build(seed=1)
-        assert _reuse.signature(a) == _reuse.signature(b) is not None
+        assert _trainer_pool.signature(a) == _trainer_pool.signature(b) is not None
         assert bits(a.get_weights()[0]) != bits(b.get_weights()[0])
 
     @pytest.mark.parametrize(
@@ -280,11 +280,11 @@ class TestSignature:
         ],
     )
     def test_any_other_setting_is_another_signature(self, change):
-        assert _reuse.signature(self.build()) != _reuse.signature(self.build(**change))
+        assert _trainer_pool.signature(self.build()) != _trainer_pool.signature(self.build(**change))
 
     def test_learning_rate_is_a_variable_not_a_signature(self):
         a, b = self.build(), self.build(learning_rate=0.02)
-        assert _reuse.signature(a) == _reuse.signature(b)
+        assert _trainer_pool.signature(a) == _trainer_pool.signature(b)
         assert a.optimizer.learning_rate.numpy() != b.optimizer.learning_rate.numpy()
 
 
@@ -294,21 +294,21 @@ def test_candidates_differing_in_learning_rate_share_a_trainer(monkeypatch, diab
     results = {}
     for flag in ("0", "1"):
         monkeypatch.setenv("SEEDED_KERAS_REUSE", flag)
-        _reuse.clear()
+        _trainer_pool.clear()
         results[flag] = [
             bits(small_net(optimizer__learning_rate=lr).fit(X, y).predict(X))
             for lr in (0.05, 0.001, 0.05)
         ]
         if flag == "1":
-            assert list(_reuse.idle_trainers().values()) == [1]
+            assert list(_trainer_pool.idle_trainers().values()) == [1]
     assert results["1"] == results["0"]
     assert results["0"][0] != results["0"][1]
 
     def test_an_int_is_one_hidden_layer(self):
-        assert _reuse.signature(self.build(hidden_layer_sizes=8)) == _reuse.signature(
+        assert _trainer_pool.signature(self.build(hidden_layer_sizes=8)) == _trainer_pool.signature(
             self.build(hidden_layer_sizes=(8,))
         )
 
     def test_uncompiled_model_has_none(self):
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-        assert _reuse.signature(model) is None
+        assert _trainer_pool.signature(model) is None

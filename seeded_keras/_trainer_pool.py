@@ -1,4 +1,4 @@
-"""Train on an already traced Keras model: same bits, no tracing.
+"""The pool of traced trainers: train on an already traced model, same bits.
 
 One fit of a small network spends about a second tracing ``tf.function``\\s
 (train, test and predict steps) and a few milliseconds of Python dispatch per
@@ -34,10 +34,13 @@ from __future__ import annotations
 import json
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from . import _compat
 
 ENV_VAR = "SEEDED_KERAS_REUSE"
 MAX_TRAINERS = 8  # idle trainers kept, least recently returned dropped first
@@ -49,6 +52,7 @@ MAX_PARAMS = 1_000_000
 EPOCH_PER_EXECUTION = True
 SHARE_LEARNING_RATE = True
 _lock = threading.Lock()
+_warned_off: list = []
 _idle: OrderedDict = OrderedDict()  # (key, steps_per_execution, data_key) -> [model]
 _BATCH_HOOKS = (
     "on_train_batch_begin",
@@ -78,7 +82,7 @@ def idle_trainers() -> dict:
 def _builtin_layers(model) -> bool:
     import keras
 
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    for layer in _compat.iter_layers(model):
         cls = type(layer)
         if layer is not model and not cls.__module__.startswith("keras."):
             return False
@@ -166,7 +170,7 @@ def signature(model) -> str | None:
             return None
         # the objects given to compile (a loss *function* serialises to its
         # bare name, so its origin is checked on the object itself)
-        if not _keras_made(model._compile_config.config):
+        if not _keras_made(_compat.compile_objects(model)):
             return None
         config = {
             "class": type(model).__name__,
@@ -190,19 +194,26 @@ def signature(model) -> str | None:
         if (
             SHARE_LEARNING_RATE
             and isinstance(optimizer, dict)
-            and _lr_is_variable(model.optimizer)
+            and _compat.learning_rate_variable(model.optimizer) is not None
         ):
             optimizer["config"].pop("learning_rate", None)
         return json.dumps(config, sort_keys=True)
+    except _compat.CompatError as exc:  # a moved Keras internal: say so, once
+        _warn_pool_off(exc)
+        return None
     except Exception:  # anything unusual trains on its own model
         return None
 
 
-def _lr_is_variable(optimizer) -> bool:
-    import keras
-
-    lr = getattr(optimizer, "_learning_rate", None)
-    return isinstance(lr, keras.Variable) and any(v is lr for v in optimizer.variables)
+def _warn_pool_off(exc) -> None:
+    if not _warned_off:
+        _warned_off.append(exc)
+        warnings.warn(
+            f"{exc} Traced trainers are not reused: fits are slower, results "
+            "are the same.",
+            _compat.CompatWarning,
+            stacklevel=4,
+        )
 
 
 def watches_batches(callbacks) -> bool:
@@ -294,3 +305,66 @@ def borrow_predictor(key: str) -> Iterator[Any]:
     yield trainer
     if trainer is not None:
         _give_back(full_key, trainer)
+
+
+@contextmanager
+def lend_to_fit(net, steps_per_epoch: int, structure: str) -> Iterator[Any]:
+    """Lend a pooled, already traced twin of ``net.model_`` to train on.
+
+    Yields None when reuse is off (``SEEDED_KERAS_REUSE=0``), when the user
+    passed a model instance, or when the model holds anything but built-in
+    Keras objects.  One epoch runs per execution unless the model was
+    compiled with its own ``steps_per_execution`` or a callback watches
+    single batches.  Sets ``net._reuse_key`` for :func:`borrow_predictor`.
+    """
+    import keras
+
+    from . import _seeding
+
+    model = net.model_
+    net._reuse_key = None
+    key = None
+    if enabled() and not isinstance(net.model, keras.Model):
+        key = signature(model)
+    if key is None:
+        yield None
+        return
+    per_execution = model.steps_per_execution
+    if (
+        per_execution == 1
+        and EPOCH_PER_EXECUTION
+        and not watches_batches(net._fit_callbacks)
+    ):
+        per_execution = steps_per_epoch
+
+    def make():
+        with _compat.fresh_names():  # as model_ was named
+            with _seeding.seeded_build(net.seed_):
+                twin = net._build_model()
+            if not twin.compiled:
+                twin.compile(**net._compile_arguments())
+        return None if twin is model else twin
+
+    with borrow_trainer(key, make, per_execution, structure) as trainer:
+        net._reuse_key = None if trainer is None else key
+        yield trainer
+
+
+def predict(net, X, args: dict):
+    """``net.model_.predict``, on an idle traced twin (same graph, same
+    weights: the same bits) when the fit left one in the pool."""
+    key = getattr(net, "_reuse_key", None)
+    if not (key and enabled()):
+        return net.model_.predict(x=X, **args)
+    with borrow_predictor(key) as twin:
+        if twin is None:
+            return net.model_.predict(x=X, **args)
+        batch_size = args.pop("batch_size", None) or 32
+        if "steps" not in args:
+            from ._data import prediction_batches
+
+            X = prediction_batches(X, max(batch_size, 1))
+        else:
+            args["batch_size"] = batch_size
+        copy_state(net.model_, twin, optimizer=False)
+        return twin.predict(x=X, **args)

@@ -1,0 +1,285 @@
+"""Checks that run before any training: data, routed parameters, grid names.
+
+Every message names what was wrong, where (the parameter path as the user
+wrote it), and what to do -- with a "did you mean" where one is close.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import warnings
+
+import numpy as np
+from sklearn.base import clone
+
+__all__ = [
+    "check_compile_routing",
+    "check_fit_params",
+    "check_grid_names",
+    "check_routed_params",
+    "check_xy",
+    "did_you_mean",
+    "init_params",
+]
+
+ROUTED_TARGETS = ("optimizer", "loss", "compile", "fit", "predict", "model")
+
+
+def did_you_mean(name: str, valid) -> str:
+    """``"; did you mean 'x'?"`` for the closest valid name, else ``"."``."""
+    close = difflib.get_close_matches(name, sorted(valid), n=1)
+    return f"; did you mean '{close[0]}'?" if close else "."
+
+
+def init_params(obj) -> tuple[set[str], bool]:
+    """Parameter names accepted by a class' constructor chain or a function.
+
+    Returns
+    -------
+    names : set of str
+    takes_kwargs : bool
+        Whether a function accepts ``**kwargs`` (a Keras class forwards its
+        ``**kwargs`` to known bases, so it counts as closed).
+    """
+    names: set[str] = set()
+    takes_kwargs = False
+    funcs = (
+        [c.__init__ for c in inspect.getmro(obj) if "__init__" in vars(c)]
+        if inspect.isclass(obj)
+        else [obj]
+    )
+    for f in funcs:
+        try:
+            sig = inspect.signature(f)
+        except (TypeError, ValueError):
+            continue
+        for p in sig.parameters.values():
+            if p.kind is p.VAR_KEYWORD:
+                takes_kwargs = True
+            elif p.name != "self" and p.kind is not p.VAR_POSITIONAL:
+                names.add(p.name)
+    if inspect.isclass(obj):
+        takes_kwargs = False
+    return names, takes_kwargs
+
+
+def check_xy(X, y, estimator_name: str, check_X: bool = True):
+    """Validate training data the way every seeded_keras path does.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+    estimator_name : str
+        Used in error messages.
+    check_X : bool, default=True
+        False checks only ``y`` and the lengths (X may be transformed later,
+        e.g. by a Pipeline).
+
+    Returns
+    -------
+    X, y : ndarray
+        Numeric, finite, 2-D ``X`` and 1-D or 2-D ``y`` of equal length.
+
+    Raises
+    ------
+    ValueError
+        On ``y=None``, NaN or infinity, inconsistent lengths, empty ``X``,
+        ``X`` that is not 2-D, ``y`` with more than 2 dimensions, or string
+        data.
+    """
+    from sklearn.utils.validation import check_array, check_consistent_length
+
+    if y is None:
+        raise ValueError(
+            f"{estimator_name} requires y to be passed, but the target y is None."
+        )
+    arrays = {"y": np.asarray(y)}
+    if check_X:
+        arrays["X"] = np.asarray(X)
+    for name, arr in arrays.items():
+        kind = arr.dtype.kind
+        if kind in "US" or (
+            kind == "O" and any(isinstance(v, (str, bytes)) for v in arr.ravel())
+        ):
+            raise ValueError(
+                f"{estimator_name} needs numeric {name}, but {name} contains "
+                "strings. Encode them first, e.g. with a OneHotEncoder or "
+                "OrdinalEncoder in a Pipeline in front of the regressor."
+            )
+    if arrays["y"].ndim > 2:
+        raise ValueError(
+            f"y must be 1-D (n_samples,) or 2-D (n_samples, n_outputs); got an "
+            f"array with {arrays['y'].ndim} dimensions."
+        )
+    if check_X:
+        X = check_array(
+            X,
+            dtype="numeric",
+            ensure_all_finite=True,
+            input_name="X",
+            estimator=estimator_name,
+        )
+    y = check_array(
+        y,
+        dtype="numeric",
+        ensure_2d=False,
+        ensure_all_finite=True,
+        input_name="y",
+        estimator=estimator_name,
+    )
+    check_consistent_length(X, y)
+    return X, y
+
+
+def _routed_target(net, prefix: str, key: str, path: str):
+    """What ``prefix__*`` parameters are checked against, and its description.
+
+    Returns (None, None) when the target takes any name.
+    """
+    import keras
+
+    if prefix == "optimizer":
+        target = net.optimizer
+        if isinstance(target, str):
+            target = type(keras.optimizers.get(target))
+        if not inspect.isclass(target):
+            raise ValueError(
+                f"'{path}{key}' is routed to the optimizer, but optimizer is an "
+                f"instance ({type(target).__name__}); routed parameters apply "
+                "only to an optimizer given by name or class."
+            )
+        return target, f"optimizer {target.__name__}"
+    if prefix == "loss":
+        if not inspect.isclass(net.loss):
+            return None, None  # names and functions take no routed arguments
+        return net.loss, f"loss {net.loss.__name__}"
+    if prefix == "model":
+        if isinstance(net.model, keras.Model):
+            raise ValueError(
+                f"'{path}{key}' is routed to the build function, but model is a "
+                "model instance; routed model parameters apply only to a build "
+                "function."
+            )
+        target = net._build_function()
+        if not callable(target) or isinstance(target, keras.Model):
+            return None, None
+        return target, f"build function {getattr(target, '__name__', target)}"
+    return getattr(keras.Model, prefix), f"keras.Model.{prefix}"
+
+
+def check_routed_params(net, path: str = "") -> None:
+    """Reject routed parameters that scikeras would silently drop.
+
+    ``path`` (e.g. ``"net__"``) prefixes the names in the message, for a
+    regressor nested in a Pipeline or a search grid.
+    """
+    for key in sorted(net.get_params()):
+        prefix, sep, rest = key.partition("__")
+        if not sep or prefix not in ROUTED_TARGETS:
+            continue
+        target, what = _routed_target(net, prefix, key, path)
+        if target is None:
+            continue
+        valid, open_ended = init_params(target)
+        if not open_ended and rest.split("__")[0] not in valid:
+            valid_keys = {f"{path}{prefix}__{v}" for v in valid}
+            raise ValueError(
+                f"Unknown parameter '{path}{key}' for the {what}"
+                f"{did_you_mean(path + key, valid_keys)} Valid names: "
+                f"{', '.join(sorted(valid_keys))}."
+            )
+
+
+def check_fit_params(net, n_samples: int) -> float:
+    """Check a regressor's parameters before any training.
+
+    Returns
+    -------
+    float
+        Keras' ``validation_split`` in effect (0.0 when none).
+    """
+    from . import _compat
+    from ._data import holdout_size
+
+    _compat.check_parameters(
+        net._parameter_constraints,
+        {k: getattr(net, k) for k in net._parameter_constraints},
+        caller_name=type(net).__name__,
+    )
+    check_routed_params(net)
+    split = float(getattr(net, "fit__validation_split", net.validation_split))
+    if split and net.validation_fraction is not None:
+        raise ValueError(
+            "Pass either validation_fraction or Keras' validation_split, not both."
+        )
+    if split:
+        warnings.warn(
+            "Keras' validation_split holds out the last rows of the training "
+            "data, unshuffled, so early stopping watches a biased split. Use "
+            "validation_fraction instead: a seeded, shuffled holdout.",
+            UserWarning,
+            stacklevel=5,
+        )
+    if net.validation_fraction is not None:
+        if holdout_size(net.validation_fraction, n_samples) >= n_samples:
+            raise ValueError(
+                f"validation_fraction={net.validation_fraction} leaves no "
+                f"training row out of {n_samples}; lower it or pass more rows."
+            )
+    return split
+
+
+def check_compile_routing(net) -> None:
+    """Fail when the build function compiled the model and routed compile
+    settings (``optimizer__*``, ``loss__*``, ``compile__*``) cannot reach it."""
+    routed = [
+        k
+        for k in net.get_params()
+        if k.partition("__")[0] in ("optimizer", "loss", "compile") and "__" in k
+    ]
+    build_fn = net._build_function()
+    names, open_ended = init_params(build_fn) if callable(build_fn) else ((), False)
+    if routed and not ("compile_kwargs" in names or open_ended):
+        raise ValueError(
+            f"{', '.join(sorted(routed))} would be ignored: the build function "
+            "compiles the model itself. Accept a `compile_kwargs` argument and "
+            "call `model.compile(**compile_kwargs)`."
+        )
+
+
+def check_grid_names(param_grid, estimator, seeded_paths) -> None:
+    """Fail before training on grid names ``estimator`` would not accept.
+
+    Parameters
+    ----------
+    param_grid : dict or list of dicts
+    estimator : estimator
+        Never modified: every grid point is set on a clone.
+    seeded_paths : callable
+        ``seeded_paths(estimator)``: prefixes of its SeededKerasRegressors,
+        whose routed parameters are checked too.
+    """
+    from sklearn.model_selection import ParameterGrid
+
+    for grid in ParameterGrid(param_grid).param_grid:
+        # Set a whole grid point, outer names first, as set_params does:
+        # a grid may put an estimator in a step and then tune its params.
+        probe = clone(estimator)
+        for key in sorted(grid, key=lambda k: k.count("__")):
+            valid = sorted(probe.get_params(deep=True))
+            try:
+                probe.set_params(**{key: clone(list(grid[key])[0], safe=False)})
+            except ValueError:
+                raise ValueError(
+                    f"Unknown parameter '{key}' in param_grid"
+                    f"{did_you_mean(key, valid)} Valid parameters: "
+                    f"{', '.join(valid)}."
+                ) from None
+        for path in seeded_paths(probe):
+            net = probe if not path else probe.get_params()[path[:-2]]
+            try:
+                check_routed_params(net, path)
+            except ValueError as err:
+                raise ValueError(f"In param_grid: {err}") from None

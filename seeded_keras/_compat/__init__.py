@@ -1,0 +1,54 @@
+"""The one place that reaches into private internals of other libraries.
+
+A version change of scikit-learn, scikeras, Keras or TensorFlow that moves an
+internal we rely on is a change to this package only.  Every hook is a named
+function (or, for scikeras, one base class) registered in :data:`HOOKS` with
+the library versions it was checked on (:mod:`.versions`) and what happens
+when it no longer fits: a :class:`CompatError` where results would otherwise
+change silently, or a documented fallback announced once by a
+:class:`CompatWarning` where only speed or memory suffer.
+
+The scikeras hooks live in :mod:`._scikeras` (imported by the regressor
+only, so that importing the search machinery does not need scikeras first).
+"""
+
+from ._keras import (
+    compile_objects,
+    fresh_names,
+    iter_layers,
+    keras_seed_source,
+    learning_rate_variable,
+)
+from ._registry import HOOKS, CompatError, CompatWarning
+from ._sklearn import (
+    Interval,
+    StrOptions,
+    base_format_results,
+    check_parameters,
+    check_sample_weight,
+    safe_indexing,
+    search_with,
+)
+from ._tensorflow import inline, op_determinism, op_determinism_enabled, tf_global_seed
+
+__all__ = [
+    "HOOKS",
+    "CompatError",
+    "CompatWarning",
+    "Interval",
+    "StrOptions",
+    "base_format_results",
+    "check_parameters",
+    "check_sample_weight",
+    "compile_objects",
+    "fresh_names",
+    "inline",
+    "iter_layers",
+    "keras_seed_source",
+    "learning_rate_variable",
+    "op_determinism",
+    "op_determinism_enabled",
+    "safe_indexing",
+    "search_with",
+    "tf_global_seed",
+]

@@ -1,0 +1,218 @@
+"""Hooks into scikeras: the private steps of ``KerasRegressor`` we take over.
+
+This is the only module that imports scikeras.  scikeras 0.13 has no public
+extension points for seeding, so :class:`ScikerasRegressor` overrides its
+private steps here, in one place, and hands each to a named method of
+:class:`~seeded_keras.SeededKerasRegressor`:
+
+============================  =============================================
+scikeras' private step        what seeded_keras does there
+============================  =============================================
+``_check_model_param``        ``model=None`` without ``_keras_build_fn``:
+                              :meth:`_default_build_fn` (the MLP)
+``_initialize``               build and encoders inside
+                              :meth:`_naming_context`
+``_build_keras_model``        the build inside :meth:`_seeding_context`
+                              (scikeras' global seeding is switched off)
+``_ensure_compiled_model``    then :meth:`_check_compiled`
+``_initialize_callbacks``     then :meth:`_fresh_callbacks`
+``_fit_keras_model``          scikeras' loss check, routing, ``-1`` batch
+                              sizes and history names around
+                              :meth:`_train_keras_model`
+``_predict_raw``              scikeras' checks and routing around
+                              :meth:`_predict_keras_model`
+============================  =============================================
+
+When scikeras no longer has (or no longer calls) one of these steps, importing
+seeded_keras raises :class:`CompatError` instead of silently skipping ours.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ._registry import CompatError, hook
+from .versions import CHECKED
+
+_SCIKERAS = CHECKED["scikeras"]
+
+try:
+    from scikeras._utils import route_params as _route_params
+    from scikeras.utils import metric_name
+    from scikeras.wrappers import KerasRegressor
+except ImportError as exc:  # pragma: no cover - only on an unchecked release
+    raise CompatError(
+        f"seeded_keras needs scikeras' KerasRegressor and route_params "
+        f"(checked on scikeras {_SCIKERAS}): {exc}"
+    ) from None
+
+__all__ = ["ScikerasRegressor", "history_key", "route_params"]
+
+# Each private step we override, and the private steps that must call it.
+_STEPS = {
+    "_check_model_param": ("_build_keras_model",),
+    "_initialize": ("_fit",),
+    "_build_keras_model": ("_initialize",),
+    "_ensure_compiled_model": ("_fit",),
+    "_initialize_callbacks": ("_initialize",),
+    "_fit_keras_model": ("_fit",),
+    "_predict_raw": ("predict",),
+    "_validate_data": ("_predict_raw",),
+    "_get_compile_kwargs": ("_ensure_compiled_model",),
+}
+_ATTRIBUTES = ("_fit_kwargs", "_predict_kwargs", "_compile_kwargs")
+
+
+def check_private_steps(cls=KerasRegressor) -> None:
+    """Raise :class:`CompatError` unless ``cls`` still has and calls our steps."""
+    for name, callers in _STEPS.items():
+        if not callable(getattr(cls, name, None)):
+            raise ScikerasRegressor.hook.error(f"KerasRegressor has no {name}")
+        for caller in callers:
+            code = getattr(getattr(cls, caller, None), "__code__", None)
+            if code is None or name not in code.co_names:
+                raise ScikerasRegressor.hook.error(
+                    f"KerasRegressor.{caller} no longer calls {name}"
+                )
+    for name in _ATTRIBUTES:
+        if not hasattr(cls, name):
+            raise ScikerasRegressor.hook.error(f"KerasRegressor has no {name}")
+
+
+@hook("scikeras", "scikeras._utils.route_params", _SCIKERAS)
+def route_params(params, destination, pass_filter, strict=False) -> dict:
+    """scikeras' routing: ``fit__epochs`` -> ``epochs`` for ``destination="fit"``."""
+    return _route_params(params, destination, pass_filter, strict)
+
+
+@hook("scikeras", "scikeras.utils.metric_name", _SCIKERAS)
+def history_key(key: str) -> str:
+    """The name scikeras gives a Keras history key (``"mean_squared_error"``)."""
+    if key == "loss" or key.startswith("val_"):
+        return key
+    try:
+        return metric_name(key)
+    except ValueError:  # a custom metric keeps its name
+        return key
+
+
+def _minus_one_batch(args: dict, names, n_rows: int) -> None:
+    """scikeras' meaning of ``-1``: the whole set in one batch."""
+    for name in names:
+        if args.get(name) == -1:
+            args[name] = n_rows
+
+
+_NO_LOSS = (
+    "No valid loss function found. You must provide a loss function to train."
+    "\n\nTo resolve this issue, do one of the following:"
+    "\n 1. Provide a loss function via the loss parameter."
+    "\n 2. Compile your model with a loss function inside the"
+    " model-building method."
+)
+
+
+@hook(
+    "scikeras", "KerasRegressor's private steps (see the module docstring)", _SCIKERAS
+)
+class ScikerasRegressor(KerasRegressor):
+    """scikeras' ``KerasRegressor`` with its private steps handed to named ones.
+
+    Subclasses implement ``_default_build_fn``, ``_naming_context``,
+    ``_seeding_context``, ``_check_compiled``, ``_fresh_callbacks``,
+    ``_train_keras_model`` and ``_predict_keras_model``.
+    """
+
+    # ------------------------------------------------------ scikeras' steps
+    def _check_model_param(self):
+        if (
+            self.model is None
+            and self.build_fn is None
+            and not hasattr(self, "_keras_build_fn")
+        ):
+            return self._default_build_fn()
+        return super()._check_model_param()
+
+    def _initialize(self, X, y=None):
+        with self._naming_context():
+            X, y = super()._initialize(X, y)
+        self._random_state = None  # scikeras' global seeding: never used
+        return X, y
+
+    def _build_keras_model(self):
+        self._random_state = None
+        with self._seeding_context():
+            return super()._build_keras_model()
+
+    def _ensure_compiled_model(self) -> None:
+        compiled_by_build = self.model_.compiled  # else scikeras compiles it
+        super()._ensure_compiled_model()
+        self._check_compiled(compiled_by_build)
+
+    def _initialize_callbacks(self) -> None:
+        super()._initialize_callbacks()
+        self._fit_callbacks = self._fresh_callbacks(self._fit_callbacks)
+
+    def _fit_keras_model(
+        self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
+    ):
+        loss = self.model_.loss
+        losses = loss.values() if isinstance(loss, dict) else loss
+        if isinstance(loss, (list, dict)) and not any(
+            callable(x) or isinstance(x, str) for x in losses
+        ):
+            raise ValueError(_NO_LOSS)
+        fit_args = route_params(
+            self.get_params(), destination="fit", pass_filter=self._fit_kwargs
+        )
+        fit_args.update(kwargs)
+        _minus_one_batch(fit_args, ("batch_size", "validation_batch_size"), len(X))
+        fit_args = {k: v for k, v in fit_args.items() if not k.startswith("callbacks")}
+        for name in ("epochs", "initial_epoch", "sample_weight", "callbacks"):
+            fit_args.pop(name, None)
+        history = self._train_keras_model(
+            X, y, sample_weight, epochs, initial_epoch, fit_args
+        )
+        if not warm_start or not hasattr(self, "history_") or initial_epoch == 0:
+            self.history_ = defaultdict(list)
+        for key, values in history.history.items():
+            self.history_[history_key(key)] += values
+
+    def _predict_raw(self, X, **kwargs):
+        from sklearn.exceptions import NotFittedError
+
+        if not self.initialized_:
+            raise NotFittedError(
+                "Estimator needs to be fit before `predict` can be called"
+            )
+        X, _ = self._validate_data(X=X, y=None)
+        X = self.feature_encoder_.transform(X)
+        pred_args = route_params(
+            self.get_params(),
+            destination="predict",
+            pass_filter=self._predict_kwargs,
+            strict=True,
+        )
+        pred_args = {
+            k: v for k, v in pred_args.items() if not k.startswith("callbacks")
+        }
+        pred_args["callbacks"] = self._predict_callbacks
+        pred_args.update(kwargs)
+        _minus_one_batch(pred_args, ("batch_size",), len(X))
+        return self._predict_keras_model(X, pred_args)
+
+    # ------------------------------------------- scikeras' steps, by name
+    def _build_function(self):
+        """The build function scikeras will call (``model``, ...)."""
+        return self._check_model_param()
+
+    def _compile_arguments(self) -> dict:
+        """``Model.compile`` arguments from the routed parameters."""
+        return self._get_compile_kwargs()
+
+    def _build_model(self):
+        """scikeras' build, without our seeding context (the caller's)."""
+        return KerasRegressor._build_keras_model(self)
+
+
+check_private_steps()

@@ -1,0 +1,136 @@
+"""What one fit trains on: the seeded holdout, epoch orders and tf.data batches.
+
+Every random choice here comes from the fit's ``seed_`` through
+:func:`seeded_keras._seeding.stream`, drawn up front in NumPy: no TensorFlow
+RNG, no global state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _compat, _seeding
+
+__all__ = ["TrainingData", "holdout", "prediction_batches", "training_data"]
+
+
+def holdout_size(validation_fraction: float, n_rows: int) -> int:
+    """Rows held out by ``validation_fraction`` of ``n_rows`` (rounded up)."""
+    return math.ceil(validation_fraction * n_rows)
+
+
+def holdout(seed, n_rows, validation_fraction=None, validation_split=0.0):
+    """Split ``range(n_rows)`` into sorted training and validation rows.
+
+    ``validation_fraction`` holds out a seeded random share; Keras'
+    ``validation_split`` (only without it) the last rows, unshuffled.
+
+    Returns
+    -------
+    train, val : ndarray or (ndarray, None)
+    """
+    rows = np.arange(n_rows)
+    if validation_fraction is not None:
+        perm = _seeding.stream(seed, _seeding.HOLDOUT).permutation(n_rows)
+        n_val = holdout_size(validation_fraction, n_rows)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    if validation_split:
+        split_at = int(math.floor(n_rows * (1.0 - validation_split)))
+        return rows[:split_at], rows[split_at:]
+    return rows, None
+
+
+def epoch_orders(seed, n_rows, shuffle, initial_epoch, epochs) -> np.ndarray:
+    """Row order of each epoch from ``initial_epoch`` on, shape (epochs, n_rows).
+
+    Epoch ``e`` always gets the ``e``-th permutation of the fit's stream, so
+    a fit continued at ``initial_epoch`` sees what an unbroken one would.
+    """
+    rng = _seeding.stream(seed, _seeding.DATA_ORDER)
+    orders = [
+        rng.permutation(n_rows) if shuffle else np.arange(n_rows)
+        for _ in range(initial_epoch + epochs)
+    ]
+    return np.array(orders[initial_epoch:], dtype=np.int64).reshape(epochs, n_rows)
+
+
+def batch_lengths(n_rows: int, batch_size: int) -> list[int]:
+    """Lengths of the batches of one epoch: full ones, then the remainder."""
+    lengths = [batch_size] * (n_rows // batch_size)
+    if n_rows % batch_size:
+        lengths.append(n_rows % batch_size)
+    return lengths
+
+
+@dataclass
+class TrainingData:
+    """The input of one ``keras.Model.fit`` call.
+
+    Attributes
+    ----------
+    dataset : tf.data.Dataset
+        Batches of (x, y[, sample_weight]) in the seeded order, every epoch
+        one after the other.
+    steps_per_epoch : int
+    validation_data : tuple or None
+    structure : str
+        The input structure a traced trainer is specific to.
+    """
+
+    dataset: object
+    steps_per_epoch: int
+    validation_data: tuple | None
+    structure: str
+
+
+def training_data(
+    X,
+    y,
+    sample_weight,
+    seed,
+    *,
+    batch_size,
+    shuffle,
+    epochs,
+    initial_epoch,
+    validation_fraction=None,
+    validation_split=0.0,
+) -> TrainingData:
+    """Batches of one fit, every epoch's order drawn from ``seed``.
+
+    The training rows are gathered batch by batch (a ragged tensor of row
+    indices, one row per batch) inside the tf.data pipeline, which runs in
+    the thread that pulls from it (:func:`seeded_keras._compat.inline`).
+    """
+    import tensorflow as tf
+
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    rows, val_rows = holdout(seed, len(X), validation_fraction, validation_split)
+    validation = None if val_rows is None else (X[val_rows], y[val_rows])
+    batch_size = len(rows) if batch_size == -1 else batch_size
+    orders = epoch_orders(seed, len(rows), shuffle, initial_epoch, epochs)
+    lengths = batch_lengths(len(rows), batch_size)
+    batches = tf.RaggedTensor.from_row_lengths(orders.ravel(), np.tile(lengths, epochs))
+    tensors = [tf.constant(X[rows]), tf.constant(y[rows])]
+    if sample_weight is not None:
+        tensors.append(tf.constant(np.asarray(sample_weight, np.float32)[rows]))
+    dataset = _compat.inline(
+        tf.data.Dataset.from_tensor_slices(batches).map(
+            lambda idx: tuple(tf.gather(t, idx) for t in tensors)
+        )
+    )
+    structure = repr(
+        (X.shape[1:], y.shape[1:], sample_weight is None, val_rows is None)
+    )
+    return TrainingData(dataset, len(lengths), validation, structure)
+
+
+def prediction_batches(X, batch_size):
+    """The batches Keras would cut for ``predict``, without its per-call pipeline."""
+    import tensorflow as tf
+
+    return _compat.inline(tf.data.Dataset.from_tensor_slices(X).batch(batch_size))

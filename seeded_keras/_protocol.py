@@ -1,0 +1,209 @@
+"""The evaluation protocol every path shares: folds, seed base, repeats, names.
+
+A search, the manual loop and the tuner agree bit for bit because they are
+handed the same :class:`Protocol`: the folds frozen once, one estimator with
+one seed base for every :class:`~seeded_keras.SeededKerasRegressor` inside,
+and the parameters that select each seed.  Nothing here trains.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import clone, is_classifier
+from sklearn.model_selection import check_cv
+
+from . import _seeding
+from ._checks import check_grid_names
+
+__all__ = [
+    "MSE_SCORER",
+    "FrozenSplits",
+    "Protocol",
+    "freeze_splits",
+    "mse_scorer_name",
+    "prepare_estimator",
+    "seeded_paths",
+]
+
+MSE_SCORER = "neg_mean_squared_error"
+
+
+class FrozenSplits:
+    """A CV splitter that replays one materialised list of (train, test) pairs.
+
+    Parameters
+    ----------
+    splits : list of (ndarray, ndarray)
+        Train and test indices of each fold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.model_selection import KFold
+    >>> from seeded_keras import FrozenSplits
+    >>> frozen = FrozenSplits(list(KFold(2, shuffle=True).split(np.zeros(4))))
+    >>> first = [t.tolist() for t, _ in frozen.split()]
+    >>> first == [t.tolist() for t, _ in frozen.split()]
+    True
+    """
+
+    def __init__(self, splits):
+        self.splits = splits
+
+    def split(self, X=None, y=None, groups=None):
+        """Yield the frozen (train, test) index pairs."""
+        yield from self.splits
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Number of frozen folds."""
+        return len(self.splits)
+
+
+def freeze_splits(cv, X, y=None, groups=None, estimator=None) -> list:
+    """Draw the folds of ``cv`` once, as scikit-learn's searches would.
+
+    ``cv`` may be an int, a splitter (a shuffling one is drawn once) or an
+    iterable of (train, test) pairs (a one-shot iterator is read once).
+    """
+    classifier = estimator is not None and is_classifier(estimator)
+    splitter = check_cv(cv, y, classifier=classifier)
+    return [
+        (np.asarray(train), np.asarray(test))
+        for train, test in splitter.split(X, y, groups)
+    ]
+
+
+def seeded_paths(estimator) -> list[str]:
+    """Parameter prefixes ('' or 'step__') of every SeededKerasRegressor inside."""
+    from ._regressor import SeededKerasRegressor
+
+    paths = [""] if isinstance(estimator, SeededKerasRegressor) else []
+    if hasattr(estimator, "get_params"):
+        for key, value in estimator.get_params(deep=True).items():
+            if isinstance(value, SeededKerasRegressor):
+                paths.append(key + "__")
+    return paths
+
+
+def _warn_uncontrolled(estimator, paths) -> None:
+    """Warn about scikeras wrappers, whose seeding is process-global."""
+    params = estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
+    items = [("", estimator)] + [(k + "__", v) for k, v in params.items()]
+    for prefix, obj in items:
+        if prefix in paths or not hasattr(obj, "get_params"):
+            continue
+        # Other estimators' random_state is left alone: most are deterministic
+        # whatever it is (Ridge), and guessing would cry wolf.
+        if type(obj).__module__.startswith("scikeras"):
+            warnings.warn(
+                f"{type(obj).__name__} at '{prefix.rstrip('_') or 'estimator'}' "
+                "seeds process-global random state (and not at all without "
+                "random_state): the search and the manual loop may disagree, "
+                "and results vary under threads. Use "
+                "seeded_keras.SeededKerasRegressor.",
+                UserWarning,
+                stacklevel=5,
+            )
+
+
+def prepare_estimator(estimator, random_state, n_seeds):
+    """Clone ``estimator`` with one seed base for every seeded regressor.
+
+    ``random_state`` (when not None) is resolved once and given to every
+    SeededKerasRegressor inside; otherwise each keeps its own, and those
+    without one share a freshly drawn base.
+
+    Returns
+    -------
+    estimator, paths, base
+        The clone, the parameter prefixes of its SeededKerasRegressors and
+        the seed base they share (None when there is none).
+    """
+    estimator = clone(estimator)
+    paths = seeded_paths(estimator)
+    if n_seeds > 1 and not paths:
+        raise ValueError(
+            f"n_seeds={n_seeds} needs a SeededKerasRegressor in the "
+            f"estimator (its `repeat` parameter selects the seed); "
+            f"{type(estimator).__name__} has none."
+        )
+    base = None
+    if paths:
+        if random_state is not None:
+            base = _seeding.resolve_random_state(random_state)
+            estimator.set_params(**{p + "random_state": base for p in paths})
+        else:
+            params = estimator.get_params()
+            unset = [p for p in paths if params[p + "random_state"] is None]
+            base = _seeding.resolve_random_state(None)
+            estimator.set_params(**{p + "random_state": base for p in unset})
+            given = [estimator.get_params()[p + "random_state"] for p in paths]
+            base = given[0] if len(set(map(repr, given))) == 1 else None
+    _warn_uncontrolled(estimator, paths)
+    return estimator, paths, base
+
+
+def mse_scorer_name(scoring):
+    """Name under which a search scored neg_mean_squared_error, else None."""
+    if scoring == MSE_SCORER:
+        return "score"
+    if isinstance(scoring, (list, tuple, set)) and MSE_SCORER in scoring:
+        return MSE_SCORER
+    if isinstance(scoring, dict):
+        for name, value in scoring.items():
+            if value == MSE_SCORER:
+                return name
+    return None
+
+
+@dataclass
+class Protocol:
+    """Everything the paths share, fixed before any fit.
+
+    Attributes
+    ----------
+    estimator : estimator
+        The unfitted estimator every fit is cloned from, seed base set.
+    paths : list of str
+        Parameter prefixes of its SeededKerasRegressors.
+    random_state : int or None
+        Their shared seed base (None when there is none).
+    n_seeds : int
+    splits : list of (ndarray, ndarray)
+    """
+
+    estimator: object
+    paths: list
+    random_state: int | None
+    n_seeds: int
+    splits: list = field(default_factory=list)
+
+    @classmethod
+    def prepare(cls, estimator, random_state, n_seeds, param_grid=None):
+        """Clone and seed ``estimator``; check ``param_grid``'s names on it."""
+        est, paths, base = prepare_estimator(estimator, random_state, n_seeds)
+        if param_grid is not None:
+            check_grid_names(param_grid, est, seeded_paths)
+        return cls(est, paths, base, n_seeds)
+
+    @property
+    def repeat_keys(self) -> list[str]:
+        """The ``repeat`` parameter of every SeededKerasRegressor inside."""
+        return [p + "repeat" for p in self.paths]
+
+    def repeat_params(self, repeat: int) -> dict:
+        """The parameters that select seed ``repeat`` (empty when n_seeds=1)."""
+        if self.n_seeds == 1:
+            return {}
+        return {key: repeat for key in self.repeat_keys}
+
+    def with_seeds(self, candidates) -> list[dict]:
+        """Each candidate once per seed, seeds innermost."""
+        return [
+            {**params, **self.repeat_params(j)}
+            for params in candidates
+            for j in range(self.n_seeds)
+        ]

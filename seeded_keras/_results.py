@@ -1,0 +1,137 @@
+"""Merge the per-seed fits of a search into scikit-learn's ``cv_results_``.
+
+With ``n_seeds = S``, the search hands scikit-learn every candidate ``S``
+times (``repeat`` = 0 .. S-1) on ``K`` folds.  scikit-learn's
+``evaluate_candidates`` returns its fits ordered candidate-major::
+
+    out[(c * S + j) * K + i]   # candidate c, repeat j, fold i
+
+:class:`SeedFits` names that index.  The merge averages each (candidate,
+fold) over its seeds, lets scikit-learn format the means exactly as
+``GridSearchCV`` would, then adds one column per seed and, for an MSE
+scorer, the positive-MSE summary columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _compat
+
+__all__ = ["SeedFits", "merge_seeds"]
+
+
+@dataclass
+class SeedFits:
+    """scikit-learn's flat list of fit results, addressed by (c, i, j)."""
+
+    out: list
+    n_candidates: int
+    n_splits: int
+    n_seeds: int
+
+    def __call__(self, c: int, i: int, j: int) -> dict:
+        """The result of candidate ``c`` on fold ``i`` with repeat ``j``."""
+        return self.out[(c * self.n_seeds + j) * self.n_splits + i]
+
+    def cells(self):
+        """Every (c, i, j), candidate-major, then fold, then seed."""
+        for c in range(self.n_candidates):
+            for i in range(self.n_splits):
+                for j in range(self.n_seeds):
+                    yield c, i, j
+
+
+def _mean(values):
+    if isinstance(values[0], dict):
+        return {k: float(np.mean([v[k] for v in values])) for k in values[0]}
+    return float(np.mean(values))
+
+
+def seed_mean(fits: list[dict]) -> dict:
+    """One fit result whose scores and times are the means over ``fits``."""
+    merged = dict(fits[0])
+    for key in ("test_scores", "train_scores"):
+        if key in merged:
+            merged[key] = _mean([f[key] for f in fits])
+    for key in ("fit_time", "score_time"):
+        if key in merged:
+            merged[key] = float(np.mean([f[key] for f in fits]))
+    errors = [f["fit_error"] for f in fits if f.get("fit_error")]
+    merged["fit_error"] = "\n".join(errors) if errors else None
+    return merged
+
+
+def failures(fits: SeedFits) -> list[dict]:
+    """``candidate``, ``split``, ``repeat`` and ``message`` of each failed fit."""
+    return [
+        {"candidate": c, "split": i, "repeat": j, "message": fits(c, i, j)["fit_error"]}
+        for c, i, j in fits.cells()
+        if fits(c, i, j).get("fit_error")
+    ]
+
+
+def add_seed_columns(results: dict, fits: SeedFits) -> None:
+    """``split{i}_seed{j}_{test,train}_{scorer}``: each seed's own score."""
+    for kind in ("test", "train"):
+        key = f"{kind}_scores"
+        if key not in fits.out[0]:
+            continue
+        for c, i, j in fits.cells():
+            score = fits(c, i, j)[key]
+            items = score.items() if isinstance(score, dict) else [("score", score)]
+            for name, value in items:
+                column = f"split{i}_seed{j}_{kind}_{name}"
+                results.setdefault(column, np.full(fits.n_candidates, np.nan))
+                results[column][c] = value
+
+
+def add_mse_columns(results: dict, scorer_name: str, n_splits, n_seeds) -> None:
+    """``mean_test_mse`` (positive), ``std_fold_mse`` and ``std_seed_mse``."""
+    column = "split{i}_seed{j}_test_" + scorer_name
+    mse = -np.array(
+        [
+            [
+                [results[column.format(i=i, j=j)][c] for j in range(n_seeds)]
+                for i in range(n_splits)
+            ]
+            for c in range(len(results["params"]))
+        ]
+    )  # (candidate, fold, seed)
+    results["mean_test_mse"] = mse.mean(axis=(1, 2))
+    results["std_fold_mse"] = mse.mean(axis=2).std(axis=1)
+    results["std_seed_mse"] = mse.mean(axis=1).std(axis=1)
+
+
+def merge_seeds(search, candidate_params, n_splits, out, more_results, scorer_name):
+    """``cv_results_`` of a search whose candidates were repeated per seed.
+
+    Returns
+    -------
+    results : dict
+    fit_failures : list of dict
+    """
+    S = search.n_seeds
+    fits = SeedFits(out, len(candidate_params) // S, n_splits, S)
+    if S == 1:
+        params, merged = candidate_params, out
+    else:
+        keys = set(search._protocol.repeat_keys)
+        params = [
+            {k: v for k, v in candidate_params[c * S].items() if k not in keys}
+            for c in range(fits.n_candidates)
+        ]
+        merged = [
+            seed_mean([fits(c, i, j) for j in range(S)])
+            for c in range(fits.n_candidates)
+            for i in range(n_splits)
+        ]
+    results = _compat.base_format_results(
+        search, params, n_splits, merged, more_results
+    )
+    add_seed_columns(results, fits)
+    if scorer_name is not None:
+        add_mse_columns(results, scorer_name, n_splits, S)
+    return results, failures(fits)
