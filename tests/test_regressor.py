@@ -164,13 +164,6 @@ class TestDeterminism:
         # This thread's own counter goes on where it was, untouched by the fits.
         assert keras.layers.Dense(2).name == f"dense_{int(last.split('_')[-1]) + 1}"
 
-    def test_pipelines_in_the_callers_thread_change_no_bit(self, diabetes, monkeypatch):
-        X, y = diabetes
-        net = small_net(model__dropout=0.1, epochs=2)
-        inline = bits(clone(net).fit(X, y).predict(X[:20]))
-        monkeypatch.setattr(_compat, "inline", lambda dataset: dataset)
-        assert bits(clone(net).fit(X, y).predict(X[:20])) == inline
-
     def test_cpu_pinning_never_touches_the_main_process(self, monkeypatch):
         from seeded_keras import _threads
 

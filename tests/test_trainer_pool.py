@@ -280,12 +280,23 @@ class TestSignature:
         ],
     )
     def test_any_other_setting_is_another_signature(self, change):
-        assert _trainer_pool.signature(self.build()) != _trainer_pool.signature(self.build(**change))
+        assert _trainer_pool.signature(self.build()) != _trainer_pool.signature(
+            self.build(**change)
+        )
 
     def test_learning_rate_is_a_variable_not_a_signature(self):
         a, b = self.build(), self.build(learning_rate=0.02)
         assert _trainer_pool.signature(a) == _trainer_pool.signature(b)
         assert a.optimizer.learning_rate.numpy() != b.optimizer.learning_rate.numpy()
+
+    def test_an_int_is_one_hidden_layer(self):
+        one = _trainer_pool.signature(self.build(hidden_layer_sizes=8))
+        assert one is not None
+        assert one == _trainer_pool.signature(self.build(hidden_layer_sizes=(8,)))
+
+    def test_uncompiled_model_has_none(self):
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        assert _trainer_pool.signature(model) is None
 
 
 def test_candidates_differing_in_learning_rate_share_a_trainer(monkeypatch, diabetes):
@@ -303,12 +314,3 @@ def test_candidates_differing_in_learning_rate_share_a_trainer(monkeypatch, diab
             assert list(_trainer_pool.idle_trainers().values()) == [1]
     assert results["1"] == results["0"]
     assert results["0"][0] != results["0"][1]
-
-    def test_an_int_is_one_hidden_layer(self):
-        assert _trainer_pool.signature(self.build(hidden_layer_sizes=8)) == _trainer_pool.signature(
-            self.build(hidden_layer_sizes=(8,))
-        )
-
-    def test_uncompiled_model_has_none(self):
-        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-        assert _trainer_pool.signature(model) is None

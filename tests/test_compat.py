@@ -1,0 +1,310 @@
+"""Every private hook in seeded_keras._compat still does its job here.
+
+One test per registered hook (``test_<hook name>``), on the installed
+versions; ``test_every_hook_has_a_test`` keeps the list complete.  Hooks that
+guard results also show that they fail loudly when the internal moves.
+"""
+
+import random
+import re
+import sys
+import threading
+from numbers import Integral
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from conftest import ROOT, bits, small_net
+from scikeras.wrappers import KerasRegressor
+from sklearn.datasets import make_regression
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV
+
+from seeded_keras import ReconciledSearchCV, SeededKerasRegressor, _compat
+from seeded_keras._compat import _registry, _scikeras
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """Forget which fallbacks already warned (they warn once per process)."""
+    monkeypatch.setattr(_registry, "_warned", set())
+
+
+def test_every_hook_has_a_test():
+    tests = {n[len("test_") :] for n in dir(sys.modules[__name__]) if n[:5] == "test_"}
+    assert set(_compat.HOOKS) <= tests, set(_compat.HOOKS) - tests
+    for hook in _compat.HOOKS.values():
+        assert hook.checked and hook.library in _compat.versions.CHECKED
+        assert hook.on_failure == "error" or hook.on_failure.startswith("fallback: ")
+
+
+def test_private_imports_live_in_compat_only():
+    private = re.compile(
+        r"^\s*(from|import)\s+(keras\.src|scikeras|tensorflow\.python"
+        r"|sklearn\S*\._)",
+        re.M,
+    )
+    package = Path(ROOT) / "seeded_keras"
+    offenders = [
+        str(p.relative_to(package))
+        for p in package.rglob("*.py")
+        if "_compat" not in p.parts and private.search(p.read_text())
+    ]
+    assert offenders == []
+
+
+# ------------------------------------------------------------------- Keras
+def test_keras_seed_source():
+    random.seed(3)
+    before = random.getstate()
+    with _compat.keras_seed_source(random.Random(5)):
+        seed = keras.initializers.GlorotUniform().seed
+    assert seed == random.Random(5).randint(1, int(1e9))
+    assert random.getstate() == before  # the global RNG was not touched
+    # outside the block (and in other threads) Keras draws as it always did
+    assert keras.initializers.GlorotUniform().seed == random.Random(3).randint(
+        1, int(1e9)
+    )
+
+
+def test_keras_seed_source_fails_loudly_when_keras_moves_its_rng(monkeypatch):
+    from keras.src.random import seed_generator
+
+    monkeypatch.setattr(seed_generator, "python_random", object())
+    with pytest.raises(_compat.CompatError, match="^seeded_keras cannot use keras"):
+        with _compat.keras_seed_source(random.Random(0)):
+            pass
+
+
+def test_fresh_names():
+    keras.layers.Dense(1)  # whatever the process counter is now
+    after_outside = keras.layers.Dense(1).name
+    for _ in range(2):
+        with _compat.fresh_names():
+            assert [keras.layers.Dense(1).name for _ in range(2)] == [
+                "dense",
+                "dense_1",
+            ]
+    n = int(after_outside.rpartition("_")[2] or 0)
+    assert keras.layers.Dense(1).name == f"dense_{n + 1}"  # counter put back
+
+
+def test_fresh_names_falls_back_with_a_warning(monkeypatch, fresh_warnings):
+    from keras.src.utils import naming
+
+    monkeypatch.setattr(naming, "uniquify", lambda name: name)
+    with pytest.warns(_compat.CompatWarning, match="auto-names keep growing"):
+        with _compat.fresh_names():
+            pass
+
+
+def test_iter_layers():
+    inner = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    outer = keras.Sequential([keras.Input((2,)), inner, keras.layers.Dense(1)])
+    layers = _compat.iter_layers(outer)
+    assert layers[0] is outer and inner in layers and inner.layers[0] in layers
+    with pytest.raises(_compat.CompatError, match="_flatten_layers"):
+        _compat.iter_layers(object())
+
+
+def test_compile_objects():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    optimizer = keras.optimizers.Adam(0.01)
+    model.compile(optimizer=optimizer, loss="mae")
+    objects = _compat.compile_objects(model)
+    assert objects["optimizer"] is optimizer and objects["loss"] == "mae"
+
+
+def test_learning_rate_variable():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.25), loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    lr = _compat.learning_rate_variable(model.optimizer)
+    assert float(lr.numpy()) == 0.25
+    lr.assign(0.5)  # the variable the traced step reads
+    assert float(model.optimizer.learning_rate.numpy()) == 0.5
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
+    assert _compat.learning_rate_variable(keras.optimizers.SGD(schedule)) is None
+
+
+# -------------------------------------------------------------- TensorFlow
+def test_op_determinism_enabled():
+    assert _compat.op_determinism_enabled() is False
+    tf.config.experimental.enable_op_determinism()
+    try:
+        assert _compat.op_determinism_enabled() is True
+    finally:
+        _compat._tensorflow._tf_config().disable_op_determinism()
+
+
+def test_op_determinism():
+    inside = threading.Event()
+    release = threading.Event()
+    seen = []
+
+    def other_fit():
+        with _compat.op_determinism():
+            inside.set()
+            release.wait(10)
+        seen.append(_compat.op_determinism_enabled())
+
+    worker = threading.Thread(target=other_fit)
+    with _compat.op_determinism():
+        worker.start()
+        inside.wait(10)
+        seen.append(_compat.op_determinism_enabled())
+    seen.append(_compat.op_determinism_enabled())  # the other fit still runs
+    release.set()
+    worker.join()
+    assert seen == [True, True, False]
+    assert not _compat.op_determinism_enabled()
+
+
+def test_tf_global_seed():
+    assert _compat.tf_global_seed() is None
+    tf.random.set_seed(7)
+    try:
+        assert _compat.tf_global_seed() == 7
+    finally:
+        tf.random.set_seed(None)
+    assert _compat.tf_global_seed() is None
+
+
+def test_inline():
+    data = tf.data.Dataset.range(5).map(lambda x: 2 * x)
+    inlined = _compat.inline(data)
+    options = inlined.options()
+    assert options.autotune.enabled is False
+    assert options.experimental_optimization.inject_prefetch is False
+    assert [int(v) for v in inlined] == [int(v) for v in data]
+
+
+def test_inline_changes_no_bit_of_a_fit(diabetes, monkeypatch):
+    from sklearn.base import clone
+
+    X, y = diabetes
+    net = small_net(model__dropout=0.1, epochs=2)
+    inlined = bits(clone(net).fit(X, y).predict(X[:20]))
+    monkeypatch.setattr(_compat, "inline", lambda dataset: dataset)
+    assert bits(clone(net).fit(X, y).predict(X[:20])) == inlined
+
+
+# ---------------------------------------------------------- scikit-learn
+def test_check_parameters():
+    constraints = {"n": [_compat.Interval(Integral, 1, None, closed="left")]}
+    _compat.check_parameters(constraints, {"n": 2}, "Thing")
+    with pytest.raises(ValueError, match="The 'n' parameter of Thing must be"):
+        _compat.check_parameters(constraints, {"n": 0}, "Thing")
+
+
+def test_check_sample_weight():
+    X = np.zeros((3, 2))
+    assert _compat.check_sample_weight([1, 2, 3], X).dtype == np.float64
+    assert _compat.check_sample_weight(None, X).tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="sample_weight.shape == \\(2,\\)"):
+        _compat.check_sample_weight([1, 2], X)
+
+
+def test_safe_indexing():
+    frame = pd.DataFrame({"a": [1, 2, 3]}, index=[10, 20, 30])
+    assert _compat.safe_indexing(frame, [2, 0])["a"].tolist() == [3, 1]
+    assert _compat.safe_indexing([5, 6, 7], np.array([1])) == [6]
+
+
+def test_base_format_results():
+    X, y = make_regression(40, 3, random_state=0)
+    grid = {"alpha": [0.1, 1.0]}
+    ours = ReconciledSearchCV(Ridge(), grid, cv=3).fit(X, y).cv_results_
+    theirs = GridSearchCV(Ridge(), grid, cv=3).fit(X, y).cv_results_
+    assert set(theirs) <= set(ours)
+    for key, value in theirs.items():
+        if "time" not in key and key != "params":
+            np.testing.assert_array_equal(ours[key], value)
+
+
+def test_search_with():
+    search = GridSearchCV(Ridge(), {"alpha": [1.0]}, cv=3)
+    with pytest.raises(RuntimeError, match="inside"):
+        with _compat.search_with(search, cv=5, estimator=None):
+            assert (search.cv, search.estimator) == (5, None)
+            raise RuntimeError("inside")
+    assert search.cv == 3 and isinstance(search.estimator, Ridge)
+
+
+# ---------------------------------------------------------------- scikeras
+def test_route_params():
+    params = {"fit__batch_size": 8, "epochs": 3, "verbose": 0, "model__x__y": 1}
+    assert _scikeras.route_params(params, "fit", {"epochs"}) == {
+        "batch_size": 8,
+        "epochs": 3,
+    }
+    assert _scikeras.route_params(params, "model", set(), strict=True) == {}
+
+
+def test_history_key():
+    assert _scikeras.history_key("mse") == "mean_squared_error"
+    assert _scikeras.history_key("val_mse") == "val_mse"
+    assert _scikeras.history_key("loss") == "loss"
+    assert _scikeras.history_key("my_custom_metric") == "my_custom_metric"
+
+
+def test_ScikerasRegressor():
+    _scikeras.check_private_steps()  # the installed scikeras has and calls them
+
+    class Moved(KerasRegressor):
+        def _fit(self, *args, **kwargs):  # no longer calls _fit_keras_model
+            pass
+
+    with pytest.raises(
+        _compat.CompatError, match="KerasRegressor._fit no longer calls _initialize"
+    ):
+        _scikeras.check_private_steps(Moved)
+
+
+def _two_layer(meta, compile_kwargs):
+    model = keras.Sequential(
+        [keras.Input((meta["n_features_in_"],)), keras.layers.Dense(1)]
+    )
+    model.compile(**compile_kwargs)
+    return model
+
+
+@pytest.fixture(scope="module")
+def both(diabetes):
+    """Plain scikeras and ours, fitted with the same settings."""
+    X, y = diabetes
+    common = dict(
+        model=_two_layer,
+        loss="mse",
+        metrics=["mse", "mae"],
+        epochs=2,
+        validation_batch_size=-1,
+        verbose=0,
+    )
+    plain = KerasRegressor(**common, validation_split=0.25).fit(X, y)
+    ours = SeededKerasRegressor(**common, validation_fraction=0.25, random_state=0).fit(
+        X, y
+    )
+    return plain, ours
+
+
+class TestAgainstPlainKerasRegressor:
+    """What scikeras' own steps did, our replacements still do."""
+
+    def test_history_keys(self, both):
+        plain, ours = both
+        assert sorted(ours.history_) == sorted(plain.history_)
+        assert type(ours.history_) is type(plain.history_)
+
+    def test_validation_batch_size_minus_one(self, both):
+        plain, ours = both
+        assert len(ours.history_["val_loss"]) == len(plain.history_["val_loss"]) == 2
+
+    def test_no_loss_is_scikeras_error(self, diabetes):
+        X, y = diabetes
+        net = SeededKerasRegressor(_two_layer, loss=[None], random_state=0)
+        with pytest.raises(ValueError, match="^No valid loss function found"):
+            net.fit(X, y)
