@@ -131,7 +131,9 @@ class Knobs:
         _trainer_pool.SHARE_LEARNING_RATE = self.values["share_lr"]
 
     def __exit__(self, *exc):
-        env, _trainer_pool.EPOCH_PER_EXECUTION, _trainer_pool.SHARE_LEARNING_RATE = self.saved
+        env, per_epoch, share_lr = self.saved
+        _trainer_pool.EPOCH_PER_EXECUTION = per_epoch
+        _trainer_pool.SHARE_LEARNING_RATE = share_lr
         os.environ.pop(_threads.PIN_ENV_VAR, None)
         if env is None:
             os.environ.pop(_trainer_pool.ENV_VAR, None)

@@ -6,7 +6,7 @@ changed.  ``pyproject.toml``'s floors are the oldest versions here.
 """
 
 CHECKED = {
-    "scikit-learn": "1.6.0 to 1.9.1",
+    "scikit-learn": "1.7.0 to 1.9.1",
     "scikeras": "0.13.0",
     "keras": "3.2.0 to 3.15.1",
     "tensorflow": "2.16.1 to 2.21.0",
