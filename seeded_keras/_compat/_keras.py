@@ -138,13 +138,15 @@ def compile_objects(model) -> dict:
     "trainers (slower)",
 )
 def learning_rate_variable(optimizer):
-    """The optimizer's learning-rate variable, or None when it is a schedule."""
-    import keras
+    """The optimizer's learning-rate variable, or None when it is a schedule.
 
+    Only a variable the optimizer tracks (one of ``optimizer.variables``) is
+    read by the traced train step and copied with the optimizer's state.
+    """
     if not hasattr(optimizer, "_learning_rate"):
         learning_rate_variable.hook.fall_back("the optimizer has no _learning_rate")
         return None
     lr = optimizer._learning_rate
-    if isinstance(lr, keras.Variable) and any(v is lr for v in optimizer.variables):
+    if hasattr(lr, "assign") and any(v is lr for v in optimizer.variables):
         return lr
     return None
