@@ -8,6 +8,7 @@ from sklearn.metrics import mean_squared_error
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import safe_indexing
+from ._protocol import mse_scorer_name, seeded_paths
 
 __all__ = ["GapExplanation", "explain_gap"]
 
@@ -77,8 +78,6 @@ def explain_gap(
     >>> bool(abs(gap.cv_mse + sum(gap.parts.values()) - gap.test_mse) < 1e-6)
     True
     """
-    from ._protocol import mse_scorer_name, seeded_paths
-
     check_is_fitted(search, "splits_")
     if mse_scorer_name(search.scoring) is None:
         raise ValueError(
@@ -97,56 +96,17 @@ def explain_gap(
     params = dict(search.cv_results_["params"][c])
     results = search.cv_results_
 
-    # 1. fold models, every seed, on their validation fold and on the test set
-    fold = []
-    for i, (train, _val) in enumerate(search.splits_):
-        for j in range(search.n_seeds):
-            p = {**params, **search.repeat_params(j)}
-            _, test_mse, n_ep, best_ep = _fit_mse(
-                base,
-                p,
-                safe_indexing(X, train),
-                safe_indexing(y, train),
-                X_test,
-                y_test,
-            )
-            cv = -float(
-                results[f"split{i}_seed{j}_test_{mse_scorer_name(search.scoring)}"][c]
-            )
-            fold.append(
-                {
-                    "split": i,
-                    "repeat": j,
-                    "cv_mse": cv,
-                    "test_mse": test_mse,
-                    "n_epochs": n_ep,
-                    "best_epoch": best_ep,
-                }
-            )
+    fold = _fold_fits(search, c, params, X, y, X_test, y_test)
     cv_mse = float(np.mean([f["cv_mse"] for f in fold]))
     fold_test = float(np.mean([f["test_mse"] for f in fold]))
     best_epochs = [f["best_epoch"] for f in fold if f["best_epoch"] is not None]
-
-    # 2. refits on all rows, per the policy
-    refit_params = dict(params)
-    refit_epochs = None
-    if refit_policy == "median_best_epoch" and best_epochs:
-        refit_epochs = int(np.median(best_epochs))
-        refit_params.update(
-            {
-                net_path + "epochs": refit_epochs,
-                net_path + "callbacks": None,
-                net_path + "validation_fraction": None,
-            }
-        )
-    refits = []
-    for j in range(n_seeds):
-        est, test_mse, n_ep, _ = _fit_mse(
-            base, {**refit_params, net_path + "repeat": j}, X, y, X_test, y_test
-        )
-        refits.append(
-            {"repeat": j, "test_mse": test_mse, "n_epochs": n_ep, "estimator": est}
-        )
+    refit_params, refit_epochs = _refit_params(
+        params, net_path, refit_policy, best_epochs
+    )
+    refits = [
+        _refit(base, {**refit_params, net_path + "repeat": j}, j, X, y, X_test, y_test)
+        for j in range(n_seeds)
+    ]
     refit_mean = float(np.mean([r["test_mse"] for r in refits]))
     final = refits[0]
     parts = {
@@ -171,6 +131,53 @@ def explain_gap(
         refit_epochs=refit_epochs,
         final_estimator=final["estimator"],
     )
+
+
+def _fold_fits(search, c, params, X, y, X_test, y_test):
+    """Step 1: the fold models of candidate ``c``, every seed, scored on their
+    validation fold (from the search) and on the test set (refitted here)."""
+    column = f"split{{i}}_seed{{j}}_test_{mse_scorer_name(search.scoring)}"
+    fold = []
+    for i, (train, _val) in enumerate(search.splits_):
+        for j in range(search.n_seeds):
+            _, test_mse, n_ep, best_ep = _fit_mse(
+                search.base_estimator_,
+                {**params, **search.repeat_params(j)},
+                safe_indexing(X, train),
+                safe_indexing(y, train),
+                X_test,
+                y_test,
+            )
+            fold.append(
+                {
+                    "split": i,
+                    "repeat": j,
+                    "cv_mse": -float(search.cv_results_[column.format(i=i, j=j)][c]),
+                    "test_mse": test_mse,
+                    "n_epochs": n_ep,
+                    "best_epoch": best_ep,
+                }
+            )
+    return fold
+
+
+def _refit_params(params, net_path, refit_policy, best_epochs):
+    """Step 2's settings: as searched, or the median best epoch, no holdout."""
+    if refit_policy != "median_best_epoch" or not best_epochs:
+        return dict(params), None
+    epochs = int(np.median(best_epochs))
+    return {
+        **params,
+        net_path + "epochs": epochs,
+        net_path + "callbacks": None,
+        net_path + "validation_fraction": None,
+    }, epochs
+
+
+def _refit(base, params, repeat, X, y, X_test, y_test):
+    """One refit on all rows with seed ``repeat``, scored on the test set."""
+    est, test_mse, n_ep, _ = _fit_mse(base, params, X, y, X_test, y_test)
+    return {"repeat": repeat, "test_mse": test_mse, "n_epochs": n_ep, "estimator": est}
 
 
 class GapExplanation:

@@ -142,11 +142,8 @@ def _load_model(spec):
 
 
 # ---------------------------------------------------------------- running
-def _run(args, X, y, grid, model):
-    with _native_stderr_silenced():
-        import tensorflow as tf
-    tf.get_logger().setLevel("ERROR")  # retracing notices are not the user's news
-    from sklearn.model_selection import ParameterGrid, train_test_split
+def _search(args, grid, model):
+    """The reconciled search the command runs, its grid names checked."""
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -159,22 +156,11 @@ def _run(args, X, y, grid, model):
     ):
         if value < low:
             raise BadInput(f"{name} must be at least {low}, got {value}")
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.2, random_state=args.random_state
-    )
-    pipe = Pipeline(
-        [
-            ("scale", StandardScaler()),
-            (
-                "net",
-                SeededKerasRegressor(
-                    model, epochs=args.epochs, optimizer="adam", batch_size=32
-                ),
-            ),
-        ]
+    net = SeededKerasRegressor(
+        model, epochs=args.epochs, optimizer="adam", batch_size=32
     )
     search = ReconciledSearchCV(
-        pipe,
+        Pipeline([("scale", StandardScaler()), ("net", net)]),
         _normalise_grid(grid),
         scoring="neg_mean_squared_error",
         cv=args.cv,
@@ -187,19 +173,44 @@ def _run(args, X, y, grid, model):
         search.check_param_grid()
     except ValueError as exc:
         raise BadInput(str(exc)) from None
+    return search
 
-    backend = _dask_backend(args.scheduler)
-    n_fits = len(ParameterGrid(search.param_grid)) * args.cv * args.n_seeds
-    with backend:
-        search.fit(X_train, y_train)
-    progress = None if args.quiet else Progress(n_fits, "manual loop")
-    report = search.reconcile(X_train, y_train, progress=progress)
+
+def _run(args, X, y, grid, model):
+    with _native_stderr_silenced():
+        import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")  # retracing notices are not the user's news
+    from sklearn.model_selection import ParameterGrid, train_test_split
 
     from . import explain_gap
 
+    search = _search(args, grid, model)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.2, random_state=args.random_state
+    )
+    n_fits = len(ParameterGrid(search.param_grid)) * args.cv * args.n_seeds
+    with _dask_backend(args.scheduler):
+        search.fit(X_train, y_train)
+    progress = None if args.quiet else Progress(n_fits, "manual loop")
+    report = search.reconcile(X_train, y_train, progress=progress)
     gap = explain_gap(search, X_test, y_test, X=X_train, y=y_train, n_seeds=2)
-    best = search.best_index_
     out = Path(args.out)
+    _write_report(out, search, report, gap)
+    print(report.summary())
+    print()
+    print(f"held-out test rows: {len(y_test)}; training rows: {len(y_train)}")
+    print(gap.summary())
+    print(
+        f"report written to {out}/ (fits.csv, fits.json, gap.csv, summary.json, "
+        "reconciliation.png, gap.png)"
+    )
+    agree = report.max_abs_diff == 0.0 and report.same_best
+    return EXIT_AGREE if agree else EXIT_DISAGREE
+
+
+def _write_report(out, search, report, gap):
+    """fits.csv/.json, gap.csv, summary.json and the two figures."""
+    best = search.best_index_
     out.mkdir(parents=True, exist_ok=True)
     frame = report.to_frame()
     frame.to_csv(out / "fits.csv", index=False)
@@ -222,18 +233,6 @@ def _run(args, X, y, grid, model):
         "splits": [[t.tolist(), v.tolist()] for t, v in search.splits_],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-
-    print(report.summary())
-    print()
-    print(f"held-out test rows: {len(y_test)}; training rows: {len(y_train)}")
-    print(gap.summary())
-    print(
-        f"report written to {out}/ (fits.csv, fits.json, gap.csv, summary.json, "
-        "reconciliation.png, gap.png)"
-    )
-    return (
-        EXIT_AGREE if report.max_abs_diff == 0.0 and report.same_best else EXIT_DISAGREE
-    )
 
 
 def _dask_backend(address):
