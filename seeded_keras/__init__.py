@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "SeededKerasRegressor": "._regressor",
     "ReconciledSearchCV": "._search",
+    "ReconciledRandomizedSearchCV": "._randomized",
     "FrozenSplits": "._protocol",
     "ReconciliationReport": "._report",
     "ReconciliationError": "._report",

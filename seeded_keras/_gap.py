@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import safe_indexing
 from ._protocol import mse_scorer_name, seeded_paths
+from ._results import seed_column
 
 __all__ = ["GapExplanation", "explain_gap"]
 
@@ -136,7 +137,7 @@ def explain_gap(
 def _fold_fits(search, c, params, X, y, X_test, y_test):
     """Step 1: the fold models of candidate ``c``, every seed, scored on their
     validation fold (from the search) and on the test set (refitted here)."""
-    column = f"split{{i}}_seed{{j}}_test_{mse_scorer_name(search.scoring)}"
+    name = mse_scorer_name(search.scoring)
     fold = []
     for i, (train, _val) in enumerate(search.splits_):
         for j in range(search.n_seeds):
@@ -152,7 +153,9 @@ def _fold_fits(search, c, params, X, y, X_test, y_test):
                 {
                     "split": i,
                     "repeat": j,
-                    "cv_mse": -float(search.cv_results_[column.format(i=i, j=j)][c]),
+                    "cv_mse": -float(
+                        search.cv_results_[seed_column(i, j, search.n_seeds, name)][c]
+                    ),
                     "test_mse": test_mse,
                     "n_epochs": n_ep,
                     "best_epoch": best_ep,

@@ -112,6 +112,18 @@ def _rows(params, n_samples, rows):
     }
 
 
+def rank_scores(means) -> np.ndarray:
+    """Rank 1 for the highest mean score, ties sharing the lowest rank and NaN
+    ranked last -- scikit-learn's rule (``rankdata(method="min")``)."""
+    from scipy.stats import rankdata
+
+    means = np.asarray(means, dtype=np.float64)
+    if np.isnan(means).all():
+        return np.ones(len(means), dtype=np.int32)
+    means = np.where(np.isnan(means), np.nanmin(means) - 1, means)
+    return rankdata(-means, method="min").astype(np.int32)
+
+
 def tabulate(fits, candidates, n_splits, n_seeds):
     """Arrange fit records in the columns of ``cv_results_`` (MSE scorer).
 
@@ -125,7 +137,8 @@ def tabulate(fits, candidates, n_splits, n_seeds):
     Returns
     -------
     dict
-        ``params``, ``split{i}_seed{j}_test_score``, ``split{i}_test_score``,
+        ``params``, ``split{i}_seed{j}_test_score`` (when ``n_seeds > 1``),
+        ``split{i}_test_score``,
         ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
         ``mean_test_mse``, ``std_fold_mse``, ``std_seed_mse`` and ``fits``.
     """
@@ -134,18 +147,16 @@ def tabulate(fits, candidates, n_splits, n_seeds):
     for f in fits:
         mse[f["candidate"], f["split"], f["repeat"]] = f["mse"]
     results: dict = {"params": list(candidates)}
-    for i in range(n_splits):
-        for j in range(n_seeds):
-            results[f"split{i}_seed{j}_test_score"] = -mse[:, i, j]
+    if n_seeds > 1:
+        for i in range(n_splits):
+            for j in range(n_seeds):
+                results[f"split{i}_seed{j}_test_score"] = -mse[:, i, j]
     fold = -mse.mean(axis=2)
     for i in range(n_splits):
         results[f"split{i}_test_score"] = fold[:, i]
     results["mean_test_score"] = fold.mean(axis=1)
     results["std_test_score"] = fold.std(axis=1)
-    order = np.argsort(-results["mean_test_score"], kind="stable")
-    rank = np.empty(C, dtype=np.int32)
-    rank[order] = np.arange(1, C + 1)
-    results["rank_test_score"] = rank
+    results["rank_test_score"] = rank_scores(results["mean_test_score"])
     results["mean_test_mse"] = mse.mean(axis=(1, 2))
     results["std_fold_mse"] = mse.mean(axis=2).std(axis=1)
     results["std_seed_mse"] = mse.mean(axis=1).std(axis=1)

@@ -70,10 +70,17 @@ def freeze_splits(cv, X, y=None, groups=None, estimator=None) -> list:
     """
     classifier = estimator is not None and is_classifier(estimator)
     splitter = check_cv(cv, y, classifier=classifier)
-    return [
+    splits = [
         (np.asarray(train), np.asarray(test))
         for train, test in splitter.split(X, y, groups)
     ]
+    expected = splitter.get_n_splits(X, y, groups)
+    if len(splits) != expected:  # scikit-learn's searches check this too
+        raise ValueError(
+            "cv.split and cv.get_n_splits return inconsistent results. "
+            f"Expected {expected} splits, got {len(splits)}"
+        )
+    return splits
 
 
 def seeded_paths(estimator) -> list[str]:

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from ._results import seed_column
+
 __all__ = ["ReconciliationError", "ReconciliationReport"]
 
 _COLUMNS = (
@@ -107,7 +109,8 @@ class ReconciliationReport:
         rows = []
         for f in manual["fits"]:
             c, i, j = f["candidate"], f["split"], f["repeat"]
-            search_mse = -float(results[f"split{i}_seed{j}_test_{scorer_name}"][c])
+            column = seed_column(i, j, search.n_seeds, scorer_name)
+            search_mse = -float(results[column][c])
             search_error = failures.get((c, i, j), "")
             if search_error:
                 search_mse = math.nan

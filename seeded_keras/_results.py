@@ -20,7 +20,18 @@ import numpy as np
 
 from . import _compat
 
-__all__ = ["SeedFits", "merge_seeds"]
+__all__ = ["SeedFits", "merge_seeds", "seed_column"]
+
+
+def seed_column(i: int, j: int, n_seeds: int, name="score", kind="test") -> str:
+    """The ``cv_results_`` column of fold ``i``, seed ``j``.
+
+    With one seed that is scikit-learn's own ``split{i}_{kind}_{name}``: a
+    seed column would only repeat it.
+    """
+    if n_seeds == 1:
+        return f"split{i}_{kind}_{name}"
+    return f"split{i}_seed{j}_{kind}_{name}"
 
 
 @dataclass
@@ -75,6 +86,8 @@ def failures(fits: SeedFits) -> list[dict]:
 
 def add_seed_columns(results: dict, fits: SeedFits) -> None:
     """``split{i}_seed{j}_{test,train}_{scorer}``: each seed's own score."""
+    if fits.n_seeds == 1:
+        return
     for kind in ("test", "train"):
         key = f"{kind}_scores"
         if key not in fits.out[0]:
@@ -90,11 +103,13 @@ def add_seed_columns(results: dict, fits: SeedFits) -> None:
 
 def add_mse_columns(results: dict, scorer_name: str, n_splits, n_seeds) -> None:
     """``mean_test_mse`` (positive), ``std_fold_mse`` and ``std_seed_mse``."""
-    column = "split{i}_seed{j}_test_" + scorer_name
     mse = -np.array(
         [
             [
-                [results[column.format(i=i, j=j)][c] for j in range(n_seeds)]
+                [
+                    results[seed_column(i, j, n_seeds, scorer_name)][c]
+                    for j in range(n_seeds)
+                ]
                 for i in range(n_splits)
             ]
             for c in range(len(results["params"]))

@@ -34,9 +34,11 @@ def make_search(**params):
 
 
 def seed_scores(search):
-    """All per-fit scores, as raw bytes, keyed by column."""
+    """Every per-fold (and per-seed) test score and the mean MSE, as raw bytes."""
     r = search.cv_results_
-    return {k: bits(v) for k, v in r.items() if "_seed" in k}
+    keys = [k for k in r if k.startswith("split") and "_test_" in k]
+    assert keys, "no per-fold scores"
+    return {k: bits(r[k]) for k in [*keys, "mean_test_mse"]}
 
 
 @pytest.fixture(scope="module")
@@ -274,8 +276,8 @@ class TestGridSearchCVPatterns:
         for key in (
             "mean_test_r2",
             "mean_test_mse",
-            "split1_seed0_test_r2",
-            "split0_seed0_train_mse",
+            "split1_test_r2",
+            "split0_train_mse",
             "mean_train_r2",
         ):
             assert key in r
@@ -323,7 +325,7 @@ def test_verbose_prints_progress_and_changes_no_result(diabetes, capsys):
     loud = ReconciledSearchCV(Ridge(), grid, scoring=MSE, cv=3, verbose=1).fit(X, y)
     err = capsys.readouterr().err
     assert "search: 3/9 fits" in err and "search: 9/9 fits" in err and "ETA" in err
-    for key in ("mean_test_score", "split2_seed0_test_score", "rank_test_score"):
+    for key in ("mean_test_score", "split2_test_score", "rank_test_score"):
         assert bits(quiet.cv_results_[key]) == bits(loud.cv_results_[key])
 
 
@@ -428,3 +430,68 @@ class TestErrors:
             UserWarning, match="KerasRegressor at 'estimator' seeds process-global"
         ):
             ReconciledSearchCV(plain, {"batch_size": [32]}, scoring=MSE, cv=2).fit(X, y)
+
+
+class TestDropIn:
+    """What GridSearchCV does, ReconciledSearchCV does (issue: drop-in)."""
+
+    def test_one_seed_adds_no_seed_columns(self, diabetes):
+        X, y = diabetes
+        grid = {"alpha": [0.1, 1.0]}
+        ours = ReconciledSearchCV(Ridge(), grid, cv=3).fit(X, y).cv_results_
+        theirs = GridSearchCV(Ridge(), grid, cv=3).fit(X, y).cv_results_
+        assert sorted(ours) == sorted(theirs)
+        with_mse = ReconciledSearchCV(Ridge(), grid, cv=3, scoring=MSE).fit(X, y)
+        extra = set(with_mse.cv_results_) - set(theirs)
+        assert extra == {"mean_test_mse", "std_fold_mse", "std_seed_mse"}
+
+    def test_custom_run_search_subclass(self, diabetes):
+        X, y = diabetes
+
+        class TwoRounds(ReconciledSearchCV):
+            def _run_search(self, evaluate_candidates):
+                evaluate_candidates([{"alpha": 0.1}])
+                evaluate_candidates([{"alpha": 1.0}])
+
+        ours = TwoRounds(Ridge(), {}, cv=3, scoring=MSE).fit(X, y).cv_results_
+        theirs = GridSearchCV(Ridge(), {"alpha": [0.1, 1.0]}, cv=3, scoring=MSE)
+        theirs = theirs.fit(X, y).cv_results_
+        for key, value in theirs.items():
+            if "time" not in key and key != "params":
+                assert bits(np.asarray(ours[key])) == bits(np.asarray(value)), key
+
+    def test_error_score_nan_warns_as_gridsearchcv(self, diabetes):
+        X, y = diabetes
+
+        def fake_score_func(y_true, y_pred):
+            return 0.5
+
+        weights = np.ones(len(y))
+        for Search in (GridSearchCV, ReconciledSearchCV):
+            search = Search(
+                Ridge(), {"alpha": [1.0]}, scoring=fake_score_func, error_score=np.nan
+            )
+            with pytest.warns(UserWarning, match="does not support sample_weight"):
+                search.fit(X, y, sample_weight=weights)
+
+    def test_ties_rank_the_same_in_every_path(self, diabetes):
+        X, y = diabetes
+        grid = {"alpha": [5.0, 1.0, 1.0, 0.1]}  # two identical candidates
+        search = ReconciledSearchCV(Ridge(), grid, cv=3, scoring=MSE).fit(X, y)
+        theirs = GridSearchCV(Ridge(), grid, cv=3, scoring=MSE).fit(X, y)
+        manual = search.manual_loop(X, y)
+        ranks = search.cv_results_["rank_test_score"].tolist()
+        assert ranks == theirs.cv_results_["rank_test_score"].tolist()
+        assert manual["rank_test_score"].tolist() == ranks
+        assert ranks[1] == ranks[2]  # the tie shares one rank
+
+
+def test_sklearn_progress_bar_callback_on_a_sweep(diabetes):
+    callback = pytest.importorskip("sklearn.callback")
+    pytest.importorskip("rich")
+    X, y = diabetes
+    plain = make_search(cv=2, n_seeds=2).fit(X, y)
+    with_bar = make_search(cv=2, n_seeds=2).set_callbacks(callback.ProgressBar())
+    with_bar.fit(X, y)
+    assert seed_scores(with_bar) == seed_scores(plain)
+    assert with_bar.reconcile(X, y).max_abs_diff == 0.0

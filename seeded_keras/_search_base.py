@@ -1,0 +1,304 @@
+"""What both reconciled searches add to scikit-learn's, written once.
+
+:class:`ReconciledSearchMixin` sits on the left of ``GridSearchCV`` or
+``RandomizedSearchCV``, as scikit-learn's mixins do, and the twins differ
+only in ``_run_search`` -- the candidates they hand to
+:meth:`ReconciledSearchMixin._evaluate_seeded` -- exactly as scikit-learn's
+searches differ only there.  ``fit`` prepares the shared
+:class:`~seeded_keras._protocol.Protocol` (frozen folds, seed base, names
+checked) and hands it to ``BaseSearchCV.fit``; ``_format_results`` merges the
+seeds (:mod:`seeded_keras._results`); :meth:`manual_loop` and
+:meth:`reconcile` replay the protocol as plain Python.
+"""
+
+from __future__ import annotations
+
+import copy
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from . import _compat
+from ._checks import check_grid_names, check_xy
+from ._protocol import (
+    MSE_SCORER,
+    FrozenSplits,
+    Protocol,
+    freeze_splits,
+    mse_scorer_name,
+    seeded_paths,
+)
+from ._results import merge_seeds
+
+__all__ = ["SHARED_PARAMETERS", "ReconciledSearchMixin"]
+
+#: Parameter docs both searches share (numpydoc), inserted in their docstrings.
+SHARED_PARAMETERS = """\
+    scoring : str, callable, list, tuple, dict or None, default=None
+        As in scikit-learn.  :meth:`reconcile` compares MSE, so it needs
+        ``"neg_mean_squared_error"`` among the scorers; with it,
+        ``cv_results_`` also gains ``mean_test_mse`` (positive),
+        ``std_fold_mse`` and ``std_seed_mse``.
+    n_jobs : int or None, default=None
+        Works with joblib's loky, threading and dask backends, with results
+        bitwise identical to ``n_jobs=1``.  On Linux,
+        ``SEEDED_KERAS_PIN_WORKERS=1`` in the environment before the workers
+        start gives each worker process a CPU of its own (see the parallel
+        guide); results are the same bits either way.
+    refit : bool, str or callable, default=True
+    cv : int, cross-validation generator or iterable, default=None
+        Frozen once per ``fit`` into ``splits_``.
+    verbose : int, default=0
+        As in scikit-learn; any positive value also prints a progress line
+        (fits done / total, elapsed, ETA) after each candidate, which then
+        runs its folds and seeds as one parallel batch (unless scikit-learn
+        callbacks are set, which report progress themselves).
+    pre_dispatch : int or str, default="2*n_jobs"
+    error_score : "raise" or numeric, default="raise"
+        Unlike scikit-learn (``np.nan``), a failing fit stops the search by
+        default: a silent NaN hides bugs.  Pass ``np.nan`` to go on; failures
+        are then kept in ``fit_failures_`` and marked in the reconciliation
+        report.
+    return_train_score : bool, default=False
+"""
+
+SHARED_ATTRIBUTES = """\
+    splits_ : list of (ndarray, ndarray)
+        The folds every path used.
+    random_state_ : int or None
+        Base seed given to the SeededKerasRegressors (None when there is none).
+    base_estimator_ : estimator
+        The unfitted estimator every fit was cloned from (``estimator`` with
+        the seed base set).
+    fit_failures_ : list of dict
+        ``candidate``, ``split``, ``repeat`` and ``message`` of each failed fit.
+    cv_results_ : dict of ndarray
+        As in scikit-learn; with ``n_seeds > 1`` also
+        ``split{i}_seed{j}_test_<name>`` per seed (the split column is their
+        mean) and, with an MSE scorer, ``mean_test_mse``, ``std_fold_mse``
+        (spread of the seed-averaged MSE across folds) and ``std_seed_mse``
+        (spread of the fold-averaged MSE across seeds).
+    best_estimator_, best_params_, best_score_, best_index_, scorer_, \
+n_splits_, refit_time_, multimetric_
+        As in scikit-learn.
+"""
+
+
+def _seed_base_source(random_state):
+    """``random_state`` for the seed base; a RandomState is read from a copy,
+    so drawing the seed base never shifts the candidates it samples."""
+    if isinstance(random_state, np.random.RandomState):
+        return copy.deepcopy(random_state)
+    return random_state
+
+
+class ReconciledSearchMixin:
+    """Frozen folds, shared seeds, ``n_seeds``, ``manual_loop`` and ``reconcile``.
+
+    Put on the left of a scikit-learn search class; the subclass's
+    ``_run_search`` hands its candidates to :meth:`_evaluate_seeded`.
+    """
+
+    _reconciled_constraints: dict = {
+        "random_state": ["random_state"],
+        "n_seeds": [_compat.Interval(Integral, 1, None, closed="left")],
+    }
+
+    def _names_to_check(self):
+        """A param_grid whose names (and first values) are checked before fit."""
+        raise NotImplementedError
+
+    def check_param_grid(self) -> None:
+        """Check the searched parameter names against the estimator.
+
+        Trains nothing; ``fit`` runs this check first.
+
+        Raises
+        ------
+        ValueError
+            Naming the unknown parameter, with a "did you mean".
+        """
+        check_grid_names(self._names_to_check(), self.estimator, seeded_paths)
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, X, y=None, **params):
+        """Run the search on frozen folds, as scikit-learn's ``fit`` does.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        **params : dict
+            Passed to the estimator's ``fit``, the scorer and the splitter
+            (``groups``), as in GridSearchCV.
+
+        Returns
+        -------
+        self : object
+            The fitted search.
+        """
+        _compat.check_parameters(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            caller_name=type(self).__name__,
+        )
+        protocol = Protocol.prepare(
+            self.estimator,
+            _seed_base_source(self.random_state),
+            self.n_seeds,
+            self._names_to_check(),
+        )
+        if protocol.paths:
+            # Every X/y problem is reported once, here, before any fit.  In
+            # front of a Pipeline's transformers only y and lengths are ours.
+            check_xy(X, y, type(self).__name__, check_X=protocol.paths == [""])
+        self._protocol = protocol
+        self.random_state_ = protocol.random_state
+        self.base_estimator_ = protocol.estimator
+        self.fit_failures_ = []
+        try:
+            protocol.splits = freeze_splits(
+                self.cv, X, y, params.get("groups"), protocol.estimator
+            )
+        except ValueError:
+            # Let GridSearchCV report its own problems (scoring, refit, ...)
+            # in its own order; the same split fails there if nothing else.
+            with _compat.search_with(self, estimator=protocol.estimator):
+                super().fit(X, y, **params)
+            raise
+        self.splits_ = protocol.splits
+        frozen = FrozenSplits(self.splits_)
+        with _compat.search_with(self, estimator=protocol.estimator, cv=frozen):
+            super().fit(X, y, **params)
+        return self
+
+    def repeat_params(self, repeat: int) -> dict:
+        """The parameters that select seed ``repeat`` (empty when n_seeds=1)."""
+        return self._protocol.repeat_params(repeat)
+
+    def _evaluate_seeded(self, evaluate_candidates, candidates, callback_ctx=None):
+        """Evaluate every candidate once per seed on the frozen folds.
+
+        With scikit-learn's callbacks (``callback_ctx``, scikit-learn >= 1.9)
+        the search is one task of all its fits, as in scikit-learn's own
+        searches; otherwise, with ``verbose``, one candidate (all folds and
+        seeds) at a time with a progress line after each.
+        """
+        candidates = self._protocol.with_seeds(list(candidates))
+        n_fits = len(candidates) * self.n_splits_
+        if callback_ctx is not None and getattr(self, "_skl_callbacks", None):
+            search_ctx = callback_ctx.subcontext(
+                task_name="search", max_subtasks=n_fits, sequential_subtasks=False
+            ).call_on_fit_task_begin(estimator=self)
+            evaluate_candidates(candidates, callback_ctx=search_ctx)
+            search_ctx.call_on_fit_task_end(estimator=self)
+            return
+        if not self.verbose:
+            evaluate_candidates(candidates)
+            return
+        from ._progress import Progress
+
+        per = self.n_seeds * self.n_splits_
+        progress = Progress(n_fits, "search")
+        for start in range(0, len(candidates), self.n_seeds):
+            evaluate_candidates(candidates[start : start + self.n_seeds])
+            progress(n=per)
+
+    def _format_results(self, candidate_params, n_splits, out, more_results=None):
+        results, self.fit_failures_ = merge_seeds(
+            self,
+            candidate_params,
+            n_splits,
+            out,
+            more_results,
+            mse_scorer_name(self.scoring),
+        )
+        return results
+
+    # --------------------------------------------------- the independent path
+    def manual_loop(self, X, y, progress=None, **fit_params):
+        """Replay every fit of the search as plain Python.
+
+        For each candidate, fold of ``splits_`` and repeat: clone, set_params,
+        fit on the train rows, predict the test rows, scikit-learn's
+        ``mean_squared_error``.  No GridSearchCV machinery is involved.
+
+        Parameters
+        ----------
+        X, y : array-like
+            The data the search was fitted on.
+        progress : callable, optional
+            Called with each fit's record as it finishes.
+        **fit_params : dict
+            The fit parameters given to the search's ``fit`` (e.g.
+            ``sample_weight``); arrays with one entry per row are cut to each
+            fold's train rows, as GridSearchCV does.
+
+        Returns
+        -------
+        dict of ndarray
+            The same columns as ``cv_results_`` for the MSE scorer
+            (``params``, ``split{i}_seed{j}_test_score``,
+            ``split{i}_test_score``, ``mean_test_score``, ``std_test_score``,
+            ``rank_test_score``, ``mean_test_mse``, ``std_fold_mse``,
+            ``std_seed_mse``) plus ``fits``: one record per fit with its
+            ``seed`` and ``n_epochs``.
+        """
+        from ._manual import manual_loop, tabulate
+
+        check_is_fitted(self, "splits_")
+        fits = manual_loop(
+            self.base_estimator_,
+            self.cv_results_["params"],
+            self.splits_,
+            self.n_seeds,
+            self._protocol.repeat_params,
+            X,
+            y,
+            self.error_score,
+            progress,
+            fit_params,
+        )
+        return tabulate(
+            fits, self.cv_results_["params"], len(self.splits_), self.n_seeds
+        )
+
+    def reconcile(self, X, y, progress=None, tuner=None, **fit_params):
+        """Compare this search with :meth:`manual_loop`, fit by fit.
+
+        Parameters
+        ----------
+        X, y : array-like
+            The data the search was fitted on.
+        progress : callable, optional
+            Called with each manual-loop fit's record as it finishes.
+        tuner : ReconciledTuner, optional
+            A finished tuner search on the same folds and seeds: its
+            executions become a third path (``tuner_mse``) in the report.
+        **fit_params : dict
+            The fit parameters given to the search's ``fit``.
+
+        Returns
+        -------
+        ReconciliationReport
+            One row per candidate x fold x repeat with both paths' MSE.
+
+        Raises
+        ------
+        ValueError
+            When the search was not scored with ``"neg_mean_squared_error"``.
+        """
+        from ._report import ReconciliationReport
+
+        check_is_fitted(self, "splits_")
+        name = mse_scorer_name(self.scoring)
+        if name is None:
+            raise ValueError(
+                f"reconcile compares mean squared errors, but this search was "
+                f"scored with scoring={self.scoring!r}. Pass "
+                f"scoring='{MSE_SCORER}' (or include it in a list or dict of "
+                "scorers)."
+            )
+        manual = self.manual_loop(X, y, progress, **fit_params)
+        return ReconciliationReport.from_paths(self, name, manual, tuner)
