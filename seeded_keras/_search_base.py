@@ -14,6 +14,8 @@ seeds (:mod:`seeded_keras._results`); :meth:`manual_loop` and
 from __future__ import annotations
 
 import copy
+import re
+import textwrap
 from numbers import Integral
 
 import numpy as np
@@ -31,7 +33,7 @@ from ._protocol import (
 )
 from ._results import merge_seeds
 
-__all__ = ["SHARED_PARAMETERS", "ReconciledSearchMixin"]
+__all__ = ["ReconciledSearchMixin", "fill_shared_docs"]
 
 #: Parameter docs both searches share (numpydoc), inserted in their docstrings.
 SHARED_PARAMETERS = """\
@@ -83,6 +85,23 @@ SHARED_ATTRIBUTES = """\
 n_splits_, refit_time_, multimetric_
         As in scikit-learn.
 """
+
+
+def fill_shared_docs(cls):
+    """Class decorator: put the shared parameter and attribute docs in place
+    of the ``<shared parameters>`` and ``<shared attributes>`` lines."""
+    doc = cls.__doc__
+    if not doc:  # python -OO
+        return cls
+    for marker, text in (
+        ("<shared parameters>", SHARED_PARAMETERS),
+        ("<shared attributes>", SHARED_ATTRIBUTES),
+    ):
+        found = re.search(rf"^([ \t]*){marker}\n", doc, re.M)
+        indented = textwrap.indent(textwrap.dedent(text), found.group(1))
+        doc = doc[: found.start()] + indented + doc[found.end() :]
+    cls.__doc__ = doc
+    return cls
 
 
 def _seed_base_source(random_state):

@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--n-jobs", type=int, default=1, help="parallel fits")
         q.add_argument("--random-state", type=int, default=0, help="seed base")
         q.add_argument(
+            "--n-iter",
+            type=int,
+            help="sample this many candidates from the grid's lists "
+            "(RandomizedSearchCV) instead of trying every combination",
+        )
+        q.add_argument(
             "--scheduler", help="dask.distributed scheduler address, tcp://HOST:PORT"
         )
         q.add_argument("--out", default="seeded_keras_report", help="report folder")
@@ -147,21 +153,27 @@ def _search(args, grid, model):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from . import ReconciledSearchCV, SeededKerasRegressor
+    from . import ReconciledRandomizedSearchCV, ReconciledSearchCV, SeededKerasRegressor
 
     for name, value, low in (
         ("--cv", args.cv, 2),
         ("--n-seeds", args.n_seeds, 1),
         ("--epochs", args.epochs, 1),
+        ("--n-iter", 1 if args.n_iter is None else args.n_iter, 1),
     ):
         if value < low:
             raise BadInput(f"{name} must be at least {low}, got {value}")
     net = SeededKerasRegressor(
         model, epochs=args.epochs, optimizer="adam", batch_size=32
     )
-    search = ReconciledSearchCV(
-        Pipeline([("scale", StandardScaler()), ("net", net)]),
-        _normalise_grid(grid),
+    pipe = Pipeline([("scale", StandardScaler()), ("net", net)])
+    if args.n_iter is None:
+        search = ReconciledSearchCV(pipe, _normalise_grid(grid))
+    else:
+        search = ReconciledRandomizedSearchCV(
+            pipe, _normalise_grid(grid), n_iter=args.n_iter
+        )
+    search.set_params(
         scoring="neg_mean_squared_error",
         cv=args.cv,
         n_seeds=args.n_seeds,
@@ -180,7 +192,7 @@ def _run(args, X, y, grid, model):
     with _native_stderr_silenced():
         import tensorflow as tf
     tf.get_logger().setLevel("ERROR")  # retracing notices are not the user's news
-    from sklearn.model_selection import ParameterGrid, train_test_split
+    from sklearn.model_selection import train_test_split
 
     from . import explain_gap
 
@@ -188,9 +200,9 @@ def _run(args, X, y, grid, model):
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.2, random_state=args.random_state
     )
-    n_fits = len(ParameterGrid(search.param_grid)) * args.cv * args.n_seeds
     with _dask_backend(args.scheduler):
         search.fit(X_train, y_train)
+    n_fits = len(search.cv_results_["params"]) * args.cv * args.n_seeds
     progress = None if args.quiet else Progress(n_fits, "manual loop")
     report = search.reconcile(X_train, y_train, progress=progress)
     gap = explain_gap(search, X_test, y_test, X=X_train, y=y_train, n_seeds=2)

@@ -78,6 +78,30 @@ def test_reconcile_on_a_csv(csv_and_grid, tmp_path):
     }
 
 
+def test_n_iter_samples_candidates_and_reconciles(csv_and_grid, tmp_path):
+    d = csv_and_grid
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"learning_rate": [0.01, 0.02, 0.05, 0.1]}))
+    proc = run(
+        "reconcile",
+        "--data",
+        str(d / "data.csv"),
+        "--target",
+        "target",
+        "--grid",
+        str(grid),
+        "--n-iter",
+        "2",
+        *FAST,
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    fits = json.loads((tmp_path / "r" / "fits.json").read_text())
+    assert len({f["params"] for f in fits}) == 2 and len(fits) == 4
+    assert "max |search - manual| over 4 fits: 0.0" in proc.stdout
+
+
 BAD = [
     ("missing file", ["--data", "nope.csv"], "data file not found: nope.csv"),
     ("missing target", ["--target", "y"], "target column 'y' not in"),
@@ -100,6 +124,7 @@ BAD = [
         "--model must look like package.module:function",
     ),
     ("pickle is never loaded", ["--model", "model.pkl"], "--model must look like"),
+    ("n-iter below one", ["--n-iter", "0"], "--n-iter must be at least 1, got 0"),
 ]
 
 
