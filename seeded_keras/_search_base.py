@@ -205,7 +205,9 @@ class ReconciledSearchMixin:
         seeds) at a time with a progress line after each.
         """
         candidates = self._protocol.with_seeds(list(candidates))
-        n_fits = len(candidates) * self.n_splits_
+        # scikit-learn < 1.9 sets n_splits_ only after _run_search
+        n_splits = len(self._protocol.splits) or getattr(self, "n_splits_", 0)
+        n_fits = len(candidates) * n_splits
         if callback_ctx is not None and getattr(self, "_skl_callbacks", None):
             search_ctx = callback_ctx.subcontext(
                 task_name="search", max_subtasks=n_fits, sequential_subtasks=False
@@ -218,7 +220,7 @@ class ReconciledSearchMixin:
             return
         from ._progress import Progress
 
-        per = self.n_seeds * self.n_splits_
+        per = self.n_seeds * n_splits
         progress = Progress(n_fits, "search")
         for start in range(0, len(candidates), self.n_seeds):
             evaluate_candidates(candidates[start : start + self.n_seeds])
