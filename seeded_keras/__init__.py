@@ -5,16 +5,19 @@ mean squared error, bit for bit on CPU, in scikit-learn's ``GridSearchCV``
 and in a plain manual loop.
 
 Importing the package is cheap: it only pins TensorFlow's intra-op thread
-count (before TensorFlow starts); TensorFlow, Keras and scikeras are imported
-when a public name is first used.
+count and quiets TensorFlow's native start-up lines (both before TensorFlow
+starts); TensorFlow, Keras and scikeras are imported when a public name is
+first used.
 """
 
 from importlib import import_module as _import_module
 
+from ._quiet import quiet_tensorflow_startup as _quiet_tf
 from ._threads import pin_intra_op_threads as _pin
 from ._threads import pin_worker_to_a_cpu as _pin_cpu
 
 # Must run before TensorFlow is imported anywhere in this process.
+_quiet_tf()  # no-op if TensorFlow started first or TF_CPP_MIN_LOG_LEVEL is set
 _pin()
 _pin_cpu()  # a no-op unless SEEDED_KERAS_PIN_WORKERS=1 in a worker process
 

@@ -19,6 +19,7 @@ __all__ = [
     "check_grid_names",
     "check_routed_params",
     "check_xy",
+    "closest_name",
     "did_you_mean",
     "init_params",
 ]
@@ -26,10 +27,33 @@ __all__ = [
 ROUTED_TARGETS = ("optimizer", "loss", "compile", "fit", "predict", "model")
 
 
+def closest_name(name: str, valid, cutoff: float = 0.6) -> str | None:
+    """The valid name most like ``name``, judged on the parameter's own name.
+
+    ``model__hiden`` is compared as ``hiden`` with each candidate's last part
+    (whole and cut to the typed length, so a prefix counts: ``hidden_layer_
+    sizes``), the whole names breaking ties; None when nothing is close.
+    """
+    typed = name.rpartition("__")[2]
+
+    def score(candidate: str) -> tuple[float, float]:
+        own = candidate.rpartition("__")[2]
+        part = max(
+            difflib.SequenceMatcher(None, typed, own).ratio(),
+            difflib.SequenceMatcher(None, typed, own[: len(typed)]).ratio()
+            if len(typed) >= 4
+            else 0.0,
+        )
+        return part, difflib.SequenceMatcher(None, name, candidate).ratio()
+
+    ranked = sorted(valid, key=lambda c: (score(c), c), reverse=True)
+    return ranked[0] if ranked and score(ranked[0])[0] >= cutoff else None
+
+
 def did_you_mean(name: str, valid) -> str:
     """``"; did you mean 'x'?"`` for the closest valid name, else ``"."``."""
-    close = difflib.get_close_matches(name, sorted(valid), n=1)
-    return f"; did you mean '{close[0]}'?" if close else "."
+    close = closest_name(name, valid)
+    return f"; did you mean '{close}'?" if close else "."
 
 
 def init_params(obj) -> tuple[set[str], bool]:

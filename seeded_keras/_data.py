@@ -75,7 +75,9 @@ class TrainingData:
         Batches of (x, y[, sample_weight]) in the seeded order, every epoch
         one after the other.
     steps_per_epoch : int
-    validation_data : tuple or None
+    validation_data : tf.data.Dataset or None
+        The holdout in batches of ``validation_batch_size`` (Keras' default
+        32), in order.
     structure : str
         The input structure a traced trainer is specific to.
     """
@@ -98,10 +100,13 @@ def training_data(
     initial_epoch,
     validation_fraction=None,
     validation_split=0.0,
+    validation_batch_size=None,
 ) -> TrainingData:
     """Batches of one fit, every epoch's order drawn from ``seed``.
 
-    The training rows are gathered batch by batch (a ragged tensor of row
+    Keras is handed datasets only: its own array pipeline (which starts
+    threads and logs graph-rewrite errors) is never built.  The training rows
+    are gathered batch by batch (a ragged tensor of row
     indices, one row per batch) inside the tf.data pipeline, which runs in
     the thread that pulls from it (:func:`seeded_keras._compat.inline`).
     """
@@ -110,7 +115,13 @@ def training_data(
     X = np.ascontiguousarray(X, dtype=np.float32)
     y = np.ascontiguousarray(y, dtype=np.float32)
     rows, val_rows = holdout(seed, len(X), validation_fraction, validation_split)
-    validation = None if val_rows is None else (X[val_rows], y[val_rows])
+    validation = None
+    if val_rows is not None:  # the batches Keras would cut, in our pipeline
+        validation = _compat.inline(
+            tf.data.Dataset.from_tensor_slices((X[val_rows], y[val_rows])).batch(
+                validation_batch_size or 32
+            )
+        )
     batch_size = len(rows) if batch_size == -1 else batch_size
     orders = epoch_orders(seed, len(rows), shuffle, initial_epoch, epochs)
     lengths = batch_lengths(len(rows), batch_size)

@@ -309,6 +309,7 @@ class SeededKerasRegressor(ScikerasRegressor):
             initial_epoch=initial_epoch,
             validation_fraction=self.validation_fraction,
             validation_split=self._validation_split,
+            validation_batch_size=args.pop("validation_batch_size", None),
         )
         if data.validation_data is not None:
             args["validation_data"] = data.validation_data

@@ -36,6 +36,22 @@ def new_axes(ax, figsize):
     return fig, fig.subplots()
 
 
+def short_label(params: dict) -> str:
+    """``lr=0.01, hidden=(16,)``: each parameter by its own name, values short.
+
+    Route prefixes (``net__optimizer__``) are dropped; a name that would then
+    be ambiguous keeps them.
+    """
+    own = [k.rpartition("__")[2] for k in params]
+    parts = []
+    for key, name in zip(params, own):
+        label = name if own.count(name) == 1 else key
+        value = params[key]
+        text = f"{value:.3g}" if isinstance(value, float) else repr(value)
+        parts.append(f"{label}={text}")
+    return ", ".join(parts) or "(defaults)"
+
+
 class ReconciliationError(AssertionError):
     """The search and the manual loop disagree beyond the tolerance.
 
@@ -298,7 +314,13 @@ class ReconciliationReport:
                 capsize=3,
                 label=f"{path} (mean ± sd over folds and seeds)",
             )
-        ax.set_xticks(x, [str(c) for c in x])
+        ax.set_xticks(
+            x,
+            [short_label(p) for p in self.candidates],
+            rotation=20 if len(self.candidates) > 3 else 0,
+            ha="right" if len(self.candidates) > 3 else "center",
+            fontsize="small",
+        )
         ax.set_xlabel("candidate")
         ax.set_ylabel("MSE")
         ax.set_title(f"max |search − manual| = {self.max_abs_diff:.3g}")

@@ -218,13 +218,15 @@ class ReconciledSearchMixin:
         if not self.verbose:
             evaluate_candidates(candidates)
             return
-        from ._progress import Progress
+        from ._progress import Progress, fitting_line
 
-        per = self.n_seeds * n_splits
+        # One true line (scikit-learn's would print per batch, without seeds).
+        print(fitting_line(n_splits, len(candidates) // self.n_seeds, self.n_seeds))
         progress = Progress(n_fits, "search")
-        for start in range(0, len(candidates), self.n_seeds):
-            evaluate_candidates(candidates[start : start + self.n_seeds])
-            progress(n=per)
+        with _compat.search_with(self, verbose=0):  # silences only that line
+            for start in range(0, len(candidates), self.n_seeds):
+                evaluate_candidates(candidates[start : start + self.n_seeds])
+                progress(n=self.n_seeds * n_splits)
 
     def _format_results(self, candidate_params, n_splits, out, more_results=None):
         results, self.fit_failures_ = merge_seeds(

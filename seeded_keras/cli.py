@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
+import inspect
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
+from ._checks import closest_name
 from ._progress import Progress
+from ._quiet import native_stderr_silenced
 
 EXIT_AGREE, EXIT_DISAGREE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -142,9 +147,15 @@ def _load_model(spec):
     if not sep or not module or not func:
         raise BadInput(f"--model must look like package.module:function, got {spec!r}")
     try:
-        return getattr(importlib.import_module(module), func)
+        build = getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError) as exc:
         raise BadInput(f"cannot load --model {spec}: {exc}") from None
+    if not (inspect.isfunction(build) or isinstance(build, functools.partial)):
+        raise BadInput(
+            f"--model {spec} is not a build function (a Python function that "
+            f"returns a keras.Model); it is a {type(build).__name__}"
+        )
+    return build
 
 
 # ---------------------------------------------------------------- running
@@ -184,12 +195,41 @@ def _search(args, grid, model):
     try:
         search.check_param_grid()
     except ValueError as exc:
-        raise BadInput(str(exc)) from None
+        names = [k[5:] for k in search.estimator.get_params() if k[:5] == "net__"]
+        raise BadInput(_as_written(str(exc), grid, names + list(ALIASES))) from None
     return search
 
 
+def _as_written(message: str, grid, valid) -> str:
+    """An error about grid names, in the names the user wrote in the grid file.
+
+    The command prefixes every name with ``net__`` (and expands aliases);
+    quoted names are mapped back to the user's keys, and suggestions are
+    given in the user's style: an alias (``'hidden_layer_sizes'``) for a key
+    written as an alias, the estimator's name without ``net__``
+    (``'model__hidden_layer_sizes'``) for a key written in full.
+    """
+    aliased = any("__" not in k for k in grid)
+    back = {f"net__{t}": a for a, t in ALIASES.items()} if aliased else {}
+    back.update({f"net__{ALIASES.get(k, k)}": k for k in grid})
+
+    def unprefix(match):
+        name = match.group(1)
+        return "'" + back.get(name, name.removeprefix("net__")) + "'"
+
+    first = message.split(" Valid ")[0]  # the long list of every name: dropped
+    first = re.sub(r"'(net__[A-Za-z0-9_]+)'", unprefix, first)
+    first = first.removeprefix("In param_grid: ")
+    unknown = re.search(r"Unknown parameter '([^']+)' in param_grid\.$", first)
+    if unknown:  # no suggestion among the estimator's names: try the aliases
+        close = closest_name(unknown.group(1), valid)
+        if close:
+            first = first[:-1] + f"; did you mean '{close}'?"
+    return first
+
+
 def _run(args, X, y, grid, model):
-    with _native_stderr_silenced():
+    with native_stderr_silenced():
         import tensorflow as tf
     tf.get_logger().setLevel("ERROR")  # retracing notices are not the user's news
     from sklearn.model_selection import train_test_split
@@ -268,26 +308,6 @@ def _dask_backend(address):
     return stack
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Hide what TensorFlow's C++ runtime prints while it loads.
-
-    Those lines (CUDA probing, absl) are written to file descriptor 2 before
-    any Python logging setting can apply; a bad-input message must stay one
-    line.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def main(argv=None) -> int:
     """Run the ``seeded-keras`` command.
 
@@ -302,7 +322,6 @@ def main(argv=None) -> int:
         0 if the paths agree bitwise, 1 if not, 2 on bad input.
     """
     args = _parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ logs quiet
     try:
         if args.command == "demo":
             from sklearn.datasets import load_diabetes

@@ -116,7 +116,7 @@ BAD = [
     (
         "unknown grid name",
         ["--grid", "{d}/typo.json"],
-        "Unknown parameter 'net__optimizer__learnig_rate' for the optimizer Adam; did you mean 'net__optimizer__learning_rate'",
+        "^seeded-keras: error: Unknown parameter 'optimizer__learnig_rate' for the optimizer Adam; did you mean 'optimizer__learning_rate'\\?$",
     ),
     (
         "bad model spec",
@@ -125,6 +125,21 @@ BAD = [
     ),
     ("pickle is never loaded", ["--model", "model.pkl"], "--model must look like"),
     ("n-iter below one", ["--n-iter", "0"], "--n-iter must be at least 1, got 0"),
+    (
+        "misspelled routed name, as written",
+        ["--grid", "{d}/hiden.json"],
+        "Unknown parameter 'model__hiden' for the build function mlp; did you mean 'model__hidden_layer_sizes'\\?$",
+    ),
+    (
+        "misspelled alias",
+        ["--grid", "{d}/alias.json"],
+        "Unknown parameter 'learnig_rate' in param_grid; did you mean 'learning_rate'\\?$",
+    ),
+    (
+        "not a build function",
+        ["--model", "os:system"],
+        "--model os:system is not a build function",
+    ),
 ]
 
 
@@ -141,6 +156,8 @@ def test_bad_input_exits_2_with_one_line(csv_and_grid, case, override, message):
     (d / "bad.json").write_text("{not json")
     (d / "scalar.json").write_text('{"learning_rate": 0.1}')
     (d / "typo.json").write_text('{"optimizer__learnig_rate": [0.1]}')
+    (d / "hiden.json").write_text('{"model__hiden": [[4]]}')
+    (d / "alias.json").write_text('{"learnig_rate": [0.1]}')
     args = {
         "--data": str(d / "data.csv"),
         "--target": "target",

@@ -323,8 +323,11 @@ def test_verbose_prints_progress_and_changes_no_result(diabetes, capsys):
     grid = {"alpha": [0.1, 1.0, 10.0]}
     quiet = ReconciledSearchCV(Ridge(), grid, scoring=MSE, cv=3).fit(X, y)
     loud = ReconciledSearchCV(Ridge(), grid, scoring=MSE, cv=3, verbose=1).fit(X, y)
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    fitting = [ln for ln in out.splitlines() if ln.startswith("Fitting")]
+    assert fitting == ["Fitting 3 folds for each of 3 candidates, totalling 9 fits"]
     assert "search: 3/9 fits" in err and "search: 9/9 fits" in err and "ETA" in err
+    assert "\r" not in err
     for key in ("mean_test_score", "split2_test_score", "rank_test_score"):
         assert bits(quiet.cv_results_[key]) == bits(loud.cv_results_[key])
 
