@@ -93,7 +93,8 @@ def check_xy(X, y, estimator_name: str, check_X: bool = True):
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+        N-d inputs (sequences, images) are accepted; folds index axis 0.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
     estimator_name : str
         Used in error messages.
@@ -104,14 +105,14 @@ def check_xy(X, y, estimator_name: str, check_X: bool = True):
     Returns
     -------
     X, y : ndarray
-        Numeric, finite, 2-D ``X`` and 1-D or 2-D ``y`` of equal length.
+        Numeric, finite ``X`` (at least 2-D) and 1-D or 2-D ``y`` of equal
+        length.
 
     Raises
     ------
     ValueError
         On ``y=None``, NaN or infinity, inconsistent lengths, empty ``X``,
-        ``X`` that is not 2-D, ``y`` with more than 2 dimensions, or string
-        data.
+        1-D ``X``, ``y`` with more than 2 dimensions, or string data.
     """
     from sklearn.utils.validation import check_array, check_consistent_length
 
@@ -142,6 +143,7 @@ def check_xy(X, y, estimator_name: str, check_X: bool = True):
             X,
             dtype="numeric",
             ensure_all_finite=True,
+            allow_nd=True,  # (n_samples, timesteps, features) for sequence models
             input_name="X",
             estimator=estimator_name,
         )

@@ -48,6 +48,13 @@ def mlp(
     """
     import keras
 
+    shape = meta.get("X_shape_")
+    if shape is not None and len(shape) != 2:
+        raise ValueError(
+            f"mlp takes X of shape (n_samples, n_features); got {tuple(shape)}. "
+            "For sequences or images pass a build function (e.g. with an LSTM "
+            "or Conv1D layer) as model=."
+        )
     n_outputs = meta.get("n_outputs_") or 1  # columns of y
     if isinstance(hidden_layer_sizes, Integral):
         hidden_layer_sizes = (hidden_layer_sizes,)
@@ -60,3 +67,23 @@ def mlp(
     model = keras.Sequential(layers)
     model.compile(**compile_kwargs)
     return model
+
+
+def seeded_copy(model):
+    """A fresh copy of ``model``: same architecture, new weights, same compile.
+
+    What a fit of :class:`~seeded_keras.SeededKerasRegressor` given a model
+    instance trains: the copy is built inside the fit's seeded context, so
+    its initialisers (those without an explicit seed) draw from the fit's
+    ``seed_`` -- different folds start from different, reproducible weights
+    -- and the user's object is never trained in place.  A compiled instance
+    is compiled again from its compile configuration (a fresh optimizer);
+    an uncompiled one is compiled by the estimator's ``optimizer`` and
+    ``loss``, as scikeras does.
+    """
+    import keras
+
+    copy = keras.models.clone_model(model)
+    if model.compiled:
+        copy.compile_from_config(model.get_compile_config())
+    return copy

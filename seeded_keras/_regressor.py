@@ -19,6 +19,8 @@ scikeras' private steps are overridden in one place,
 from __future__ import annotations
 
 import copy
+import functools
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -29,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _compat, _data, _seeding, _threads, _trainer_pool
 from ._checks import check_compile_routing, check_fit_params, check_xy
 from ._compat._scikeras import ScikerasRegressor
-from ._models import mlp
+from ._models import mlp, seeded_copy
 
 __all__ = ["SeededKerasRegressor"]
 
@@ -262,10 +264,20 @@ class SeededKerasRegressor(ScikerasRegressor):
             multi_output=True,
             y_numeric=True,
             ensure_all_finite=True,
+            allow_nd=True,
         )
         if sample_weight is not None:
             sample_weight = _compat.check_sample_weight(sample_weight, X)
         self._validation_split = check_fit_params(self, len(X))
+        if isinstance(self.random_state, np.random.RandomState):
+            warnings.warn(
+                "random_state is a numpy RandomState: each fit draws its seed "
+                "base from it, so fits depend on how many came before. Only an "
+                "int (or None with a search's random_state) gives every path "
+                "the same seeds; reconcile needs one.",
+                UserWarning,
+                stacklevel=3,
+            )
         self.random_state_ = _seeding.resolve_random_state(self.random_state)
         self.fingerprint_ = _seeding.fingerprint(X, y, sample_weight)
         self.seed_ = _seeding.derive_seed(
@@ -276,8 +288,17 @@ class SeededKerasRegressor(ScikerasRegressor):
         return X, y, sample_weight
 
     # ------------------------------------- the steps scikeras hands to us
+    _own_attributes = frozenset(
+        {"random_state_", "fingerprint_", "seed_", "n_epochs_", "best_epoch_"}
+    )
+
     def _default_build_fn(self):
         return mlp
+
+    def _copy_build_fn(self, model):
+        # A model instance is a template: every fit trains a fresh copy,
+        # initialised from the fit's seed (see _models.seeded_copy).
+        return functools.partial(seeded_copy, model)
 
     def _naming_context(self):
         # Build and compile name their objects as a fresh interpreter would
@@ -359,7 +380,9 @@ class SeededKerasRegressor(ScikerasRegressor):
         ndarray of shape (n_samples,) or (n_samples, n_outputs), float64
         """
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, reset=False, dtype="numeric", ensure_all_finite=True)
+        X = validate_data(
+            self, X, reset=False, dtype="numeric", ensure_all_finite=True, allow_nd=True
+        )
         return np.asarray(super().predict(X, **kwargs), dtype=np.float64)
 
     def _predict_keras_model(self, X, args):

@@ -36,7 +36,7 @@ def new_axes(ax, figsize):
     return fig, fig.subplots()
 
 
-def short_label(params: dict) -> str:
+def short_label(params: dict, sep: str = ", ") -> str:
     """``lr=0.01, hidden=(16,)``: each parameter by its own name, values short.
 
     Route prefixes (``net__optimizer__``) are dropped; a name that would then
@@ -49,7 +49,7 @@ def short_label(params: dict) -> str:
         value = params[key]
         text = f"{value:.3g}" if isinstance(value, float) else repr(value)
         parts.append(f"{label}={text}")
-    return ", ".join(parts) or "(defaults)"
+    return sep.join(parts) or "(defaults)"
 
 
 class ReconciliationError(AssertionError):
@@ -293,7 +293,7 @@ class ReconciliationReport:
         -------
         matplotlib.figure.Figure
         """
-        fig, ax = new_axes(ax, (max(4, 1.2 * len(self.candidates)), 3.5))
+        fig, ax = new_axes(ax, (max(5, 1.8 * len(self.candidates)), 4))
         x = np.arange(len(self.candidates))
         for offset, path, marker in ((-0.1, "search", "o"), (0.1, "manual", "s")):
             per = [
@@ -314,13 +314,8 @@ class ReconciliationReport:
                 capsize=3,
                 label=f"{path} (mean ± sd over folds and seeds)",
             )
-        ax.set_xticks(
-            x,
-            [short_label(p) for p in self.candidates],
-            rotation=20 if len(self.candidates) > 3 else 0,
-            ha="right" if len(self.candidates) > 3 else "center",
-            fontsize="small",
-        )
+        labels = [short_label(p, sep="\n") for p in self.candidates]
+        ax.set_xticks(x, labels, fontsize="x-small")
         ax.set_xlabel("candidate")
         ax.set_ylabel("MSE")
         ax.set_title(f"max |search − manual| = {self.max_abs_diff:.3g}")

@@ -311,21 +311,17 @@ def borrow_predictor(key: str) -> Iterator[Any]:
 def lend_to_fit(net, steps_per_epoch: int, structure: str) -> Iterator[Any]:
     """Lend a pooled, already traced twin of ``net.model_`` to train on.
 
-    Yields None when reuse is off (``SEEDED_KERAS_REUSE=0``), when the user
-    passed a model instance, or when the model holds anything but built-in
-    Keras objects.  One epoch runs per execution unless the model was
-    compiled with its own ``steps_per_execution`` or a callback watches
-    single batches.  Sets ``net._reuse_key`` for :func:`borrow_predictor`.
+    Yields None when reuse is off (``SEEDED_KERAS_REUSE=0``) or when the
+    model holds anything but built-in Keras objects.  One epoch runs per
+    execution unless the model was compiled with its own
+    ``steps_per_execution`` or a callback watches single batches.  Sets
+    ``net._reuse_key`` for :func:`borrow_predictor`.
     """
-    import keras
-
     from . import _seeding
 
     model = net.model_
     net._reuse_key = None
-    key = None
-    if enabled() and not isinstance(net.model, keras.Model):
-        key = signature(model)
+    key = signature(model) if enabled() else None
     if key is None:
         yield None
         return

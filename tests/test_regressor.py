@@ -342,7 +342,18 @@ BAD_INPUT = [
         "inconsistent numbers of samples: \\[160, 159\\]",
     ),
     ("empty X", lambda X, y: (X[:0], y[:0]), ValueError, "Found array with 0 sample"),
-    ("3-D X", lambda X, y: (X[:, :, None], y), ValueError, "Found array with dim 3"),
+    (
+        "3-D X for the default MLP",
+        lambda X, y: (X[:, :, None], y),
+        ValueError,
+        "^mlp takes X of shape \\(n_samples, n_features\\); got \\(160, 10, 1\\)",
+    ),
+    (
+        "1-D X",
+        lambda X, y: (X[:, 0], y),
+        ValueError,
+        "Expected 2D array, got 1D array",
+    ),
     (
         "3-D y",
         lambda X, y: (X, y[:, None, None]),

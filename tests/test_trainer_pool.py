@@ -233,15 +233,21 @@ def test_large_models_train_on_their_own_model(diabetes, monkeypatch):
     assert small_net(model__hidden_layer_sizes=9).fit(X, y)._reuse_key is None
 
 
-def test_model_instance_is_never_swapped(diabetes):
+def test_a_model_instance_trains_a_fresh_copy_pooled_or_not(diabetes, monkeypatch):
     from seeded_keras import SeededKerasRegressor
 
     X, y = diabetes
     model = keras.Sequential([keras.Input((X.shape[1],)), keras.layers.Dense(1)])
-    est = SeededKerasRegressor(model, loss="mse", epochs=2, random_state=0)
-    est.fit(X, y)
-    assert est._reuse_key is None
-    assert est.model_ is model
+    results = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("SEEDED_KERAS_REUSE", flag)
+        _trainer_pool.clear()
+        est = SeededKerasRegressor(model, loss="mse", epochs=2, random_state=0)
+        est.fit(X, y)
+        assert est.model_ is not model  # the user's object is a template only
+        assert (est._reuse_key is not None) == (flag == "1")
+        results[flag] = bits(est.predict(X[:10]))
+    assert results["0"] == results["1"]
 
 
 def test_routed_model_parameter_for_a_model_instance(diabetes):

@@ -9,7 +9,11 @@ private steps here, in one place, and hands each to a named method of
 scikeras' private step        what seeded_keras does there
 ============================  =============================================
 ``_check_model_param``        ``model=None`` without ``_keras_build_fn``:
-                              :meth:`_default_build_fn` (the MLP)
+                              :meth:`_default_build_fn` (the MLP); a model
+                              instance: :meth:`_copy_build_fn` (a fresh copy
+                              per fit, never the user's object)
+``_get_metadata``             ``meta`` for build functions, without the
+                              attributes we add (:attr:`_own_attributes`)
 ``_initialize``               build and encoders inside
                               :meth:`_naming_context`
 ``_build_keras_model``        the build inside :meth:`_seeding_context`
@@ -59,6 +63,7 @@ _STEPS = {
     "_predict_raw": ("predict",),
     "_validate_data": ("_predict_raw",),
     "_get_compile_kwargs": ("_ensure_compiled_model",),
+    "_get_metadata": ("_build_keras_model",),
 }
 _ATTRIBUTES = ("_fit_kwargs", "_predict_kwargs", "_compile_kwargs")
 
@@ -96,6 +101,13 @@ def history_key(key: str) -> str:
         return key
 
 
+def keras_model_class():
+    """``keras.Model`` (imported when first needed)."""
+    import keras
+
+    return keras.Model
+
+
 def _minus_one_batch(args: dict, names, n_rows: int) -> None:
     """scikeras' meaning of ``-1``: the whole set in one batch."""
     for name in names:
@@ -118,12 +130,16 @@ _NO_LOSS = (
 class ScikerasRegressor(KerasRegressor):
     """scikeras' ``KerasRegressor`` with its private steps handed to named ones.
 
-    Subclasses implement ``_default_build_fn``, ``_naming_context``,
+    Subclasses implement ``_default_build_fn``, ``_copy_build_fn``,
+    ``_naming_context``,
     ``_seeding_context``, ``_check_compiled``, ``_fresh_callbacks``,
     ``_train_keras_model`` and ``_predict_keras_model``.
     """
 
     # ------------------------------------------------------ scikeras' steps
+    #: Fitted attributes of ours, kept out of scikeras' ``meta``.
+    _own_attributes: frozenset = frozenset()
+
     def _check_model_param(self):
         if (
             self.model is None
@@ -131,7 +147,14 @@ class ScikerasRegressor(KerasRegressor):
             and not hasattr(self, "_keras_build_fn")
         ):
             return self._default_build_fn()
-        return super()._check_model_param()
+        build = super()._check_model_param()
+        if isinstance(self.model, keras_model_class()):
+            return self._copy_build_fn(self.model)
+        return build
+
+    def _get_metadata(self):
+        meta = super()._get_metadata()
+        return {k: v for k, v in meta.items() if k not in self._own_attributes}
 
     def _initialize(self, X, y=None):
         with self._naming_context():
