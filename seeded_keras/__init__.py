@@ -21,7 +21,7 @@ _quiet_tf()  # no-op if TensorFlow started first or TF_CPP_MIN_LOG_LEVEL is set
 _pin()
 _pin_cpu()  # a no-op unless SEEDED_KERAS_PIN_WORKERS=1 in a worker process
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _PUBLIC = {
     "SeededKerasRegressor": "._regressor",
@@ -34,6 +34,7 @@ _PUBLIC = {
     "grid_to_hyperparameters": "._tuner",
     "hyperparameters_to_grid": "._tuner",
     "explain_gap": "._gap",
+    "GapExplanation": "._gap",
     "mlp": "._models",
     "fingerprint": "._seeding",
     "derive_seed": "._seeding",

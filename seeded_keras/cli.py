@@ -112,10 +112,16 @@ def _read_grid(path):
     if not os.path.isfile(path):
         raise BadInput(f"grid file not found: {path}")
     text = Path(path).read_text()
+    if path.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError:
+            raise BadInput(
+                f"{path} is YAML, which needs PyYAML: "
+                "pip install 'seeded-keras[yaml]' (or give the grid as .json)"
+            ) from None
     try:
         if path.endswith((".yaml", ".yml")):
-            import yaml
-
             grid = yaml.safe_load(text)
         else:
             grid = json.loads(text)

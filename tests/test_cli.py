@@ -171,3 +171,53 @@ def test_bad_input_exits_2_with_one_line(csv_and_grid, case, override, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert re.search(message, lines[0]), lines[0]
+
+
+def test_yaml_grid_without_pyyaml_names_the_extra(csv_and_grid, tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("learning_rate:\n  - 0.01\n")
+    code = (
+        "import sys; sys.modules['yaml'] = None\n"  # as if PyYAML were missing
+        "from seeded_keras.cli import main\n"
+        f"sys.exit(main(['reconcile', '--data', {str(csv_and_grid / 'data.csv')!r},"
+        f" '--target', 'target', '--grid', {str(grid)!r}, '--quiet']))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"seeded-keras: error: {grid} is YAML, which needs PyYAML: "
+        "pip install 'seeded-keras[yaml]' (or give the grid as .json)"
+    ]
+
+
+@pytest.mark.slow
+def test_scheduler_runs_the_sweep_on_a_dask_cluster(csv_and_grid, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    d = csv_and_grid
+    args = ["--data", str(d / "data.csv"), "--target", "target"]
+    args += ["--grid", str(d / "grid.json"), *FAST]
+    local = run("reconcile", *args, "--out", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        remote = run(
+            "reconcile",
+            *args,
+            "--n-jobs",
+            "-1",
+            "--scheduler",
+            cluster.scheduler_address,
+            "--out",
+            str(tmp_path / "dask"),
+        )
+    assert remote.returncode == 0, remote.stderr
+    # fits.csv holds every float in full (repr round-trips): bitwise equality
+    fits = [pd.read_csv(tmp_path / name / "fits.csv") for name in ("local", "dask")]
+    assert fits[0]["search_mse"].tolist() == fits[1]["search_mse"].tolist()
+    assert (fits[1]["abs_diff"] == 0.0).all()
