@@ -120,8 +120,9 @@ def prepare_estimator(estimator, random_state, n_seeds):
     """Clone ``estimator`` with one seed base for every seeded regressor.
 
     ``random_state`` (when not None) is resolved once and given to every
-    SeededKerasRegressor inside; otherwise each keeps its own, and those
-    without one share a freshly drawn base.
+    SeededKerasRegressor inside; otherwise each keeps its own (a
+    ``RandomState`` resolved once to an int), and those without one share a
+    freshly drawn base.
 
     Returns
     -------
@@ -147,6 +148,17 @@ def prepare_estimator(estimator, random_state, n_seeds):
             unset = [p for p in paths if params[p + "random_state"] is None]
             base = _seeding.resolve_random_state(None)
             estimator.set_params(**{p + "random_state": base for p in unset})
+            # A RandomState is resolved once, here (on the clone's copy), so
+            # every fit of every path gets the same int base.
+            estimator.set_params(
+                **{
+                    p + "random_state": _seeding.resolve_random_state(v)
+                    for p in paths
+                    if isinstance(
+                        v := params[p + "random_state"], np.random.RandomState
+                    )
+                }
+            )
             given = [estimator.get_params()[p + "random_state"] for p in paths]
             base = given[0] if len(set(map(repr, given))) == 1 else None
     _warn_uncontrolled(estimator, paths)

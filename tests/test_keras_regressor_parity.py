@@ -296,3 +296,35 @@ class TestSequenceSearch:
             key = f"split{i}_test_score"
             assert bits(search.cv_results_[key]) == bits(reference[0].cv_results_[key])
         assert search.reconcile(X3, y).max_abs_diff == 0.0
+
+
+def test_search_resolves_an_estimators_random_state_instance_once(data):
+    X, y = data
+    net = SeededKerasRegressor(
+        dense, loss="mse", epochs=1, random_state=np.random.RandomState(0)
+    )
+    search = ReconciledSearchCV(
+        net, {"optimizer__learning_rate": [0.01, 0.1]}, scoring=MSE, cv=2
+    ).fit(X, y)
+    assert isinstance(search.random_state_, int)
+    assert search.reconcile(X, y).max_abs_diff == 0.0
+
+
+def test_tuner_and_gap_take_nd_inputs(sequences, tmp_path):
+    from seeded_keras import ReconciledTuner, explain_gap, grid_to_hyperparameters
+
+    X3, y = sequences
+    grid = {"model__units": [2, 4]}
+    net = SeededKerasRegressor(lstm, loss="mse", optimizer="adam", epochs=2)
+    search = ReconciledSearchCV(net, grid, scoring=MSE, cv=2, random_state=0)
+    search.fit(X3[:64], y[:64])
+    tuner = ReconciledTuner(
+        net,
+        grid_to_hyperparameters(grid),
+        cv=search.splits_,
+        random_state=0,
+        directory=str(tmp_path),
+    ).search(X3[:64], y[:64])
+    search.reconcile(X3[:64], y[:64], tuner=tuner).assert_agree()
+    gap = explain_gap(search, X3[64:], y[64:], X=X3[:64], y=y[:64], n_seeds=2)
+    assert abs(gap.cv_mse + sum(gap.parts.values()) - gap.test_mse) < 1e-6
