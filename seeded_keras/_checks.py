@@ -236,6 +236,15 @@ def check_fit_params(net, n_samples: int) -> float:
     )
     check_routed_params(net)
     split = float(getattr(net, "fit__validation_split", net.validation_split))
+    if isinstance(net.random_state, np.random.RandomState):
+        warnings.warn(
+            "random_state is a numpy RandomState: each fit draws its seed "
+            "base from it, so fits depend on how many came before. Only an "
+            "int (or None with a search's random_state) gives every path "
+            "the same seeds; reconcile needs one.",
+            UserWarning,
+            stacklevel=5,
+        )
     if split and net.validation_fraction is not None:
         raise ValueError(
             "Pass either validation_fraction or Keras' validation_split, not both."

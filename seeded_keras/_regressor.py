@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -269,15 +268,6 @@ class SeededKerasRegressor(ScikerasRegressor):
         if sample_weight is not None:
             sample_weight = _compat.check_sample_weight(sample_weight, X)
         self._validation_split = check_fit_params(self, len(X))
-        if isinstance(self.random_state, np.random.RandomState):
-            warnings.warn(
-                "random_state is a numpy RandomState: each fit draws its seed "
-                "base from it, so fits depend on how many came before. Only an "
-                "int (or None with a search's random_state) gives every path "
-                "the same seeds; reconcile needs one.",
-                UserWarning,
-                stacklevel=3,
-            )
         self.random_state_ = _seeding.resolve_random_state(self.random_state)
         self.fingerprint_ = _seeding.fingerprint(X, y, sample_weight)
         self.seed_ = _seeding.derive_seed(
