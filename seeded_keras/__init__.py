@@ -37,6 +37,7 @@ _PUBLIC = {
     "GapExplanation": "._gap",
     "mlp": "._models",
     "fingerprint": "._seeding",
+    "load_journal": "._journal",
     "derive_seed": "._seeding",
 }
 

@@ -94,6 +94,7 @@ class ReconciledRandomizedSearchCV(ReconciledSearchMixin, RandomizedSearchCV):
         error_score="raise",
         return_train_score=False,
         n_seeds=1,
+        journal=None,
     ):
         super().__init__(
             estimator,
@@ -110,6 +111,7 @@ class ReconciledRandomizedSearchCV(ReconciledSearchMixin, RandomizedSearchCV):
             return_train_score=return_train_score,
         )
         self.n_seeds = n_seeds
+        self.journal = journal
 
     def _names_to_check(self):
         spaces = self.param_distributions

@@ -91,6 +91,7 @@ class ReconciledSearchCV(ReconciledSearchMixin, GridSearchCV):
         return_train_score=False,
         random_state=None,
         n_seeds=1,
+        journal=None,
     ):
         super().__init__(
             estimator,
@@ -106,6 +107,7 @@ class ReconciledSearchCV(ReconciledSearchMixin, GridSearchCV):
         )
         self.random_state = random_state
         self.n_seeds = n_seeds
+        self.journal = journal
 
     def _names_to_check(self):
         return self.param_grid

@@ -14,14 +14,17 @@ seeds (:mod:`seeded_keras._results`); :meth:`manual_loop` and
 from __future__ import annotations
 
 import copy
+import functools
+import os
 import re
 import textwrap
+import warnings
 from numbers import Integral
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from . import _compat
+from . import _compat, _journal
 from ._checks import check_grid_names, check_xy
 from ._protocol import (
     MSE_SCORER,
@@ -63,6 +66,15 @@ SHARED_PARAMETERS = """\
         are then kept in ``fit_failures_`` and marked in the reconciliation
         report.
     return_train_score : bool, default=False
+    journal : str, path or None, default=None
+        A directory where every finished fit is written down, by the
+        process that ran it, before its result is returned.  Running the
+        same search again with the same journal takes every finished fit
+        from it (``n_fits_resumed_``) and runs only the rest, with the same
+        scores bit for bit; a worker process that dies costs only its
+        running fits (the rest are resubmitted, up to 3 times).  Anything
+        changed -- a parameter, the data, a fold, a library version --
+        refits.  See :func:`~seeded_keras.load_journal` and the guide.
 """
 
 SHARED_ATTRIBUTES = """\
@@ -75,6 +87,8 @@ SHARED_ATTRIBUTES = """\
         the seed base set).
     fit_failures_ : list of dict
         ``candidate``, ``split``, ``repeat`` and ``message`` of each failed fit.
+    n_fits_resumed_ : int
+        Fits taken from ``journal`` instead of run (0 without a journal).
     cv_results_ : dict of ndarray
         As in scikit-learn; with ``n_seeds > 1`` also
         ``split{i}_seed{j}_test_<name>`` per seed (the split column is their
@@ -104,6 +118,9 @@ def fill_shared_docs(cls):
     return cls
 
 
+MAX_RESUBMITS = 3  # a sweep survives this many dead worker processes
+
+
 def _seed_base_source(random_state):
     """``random_state`` for the seed base; a RandomState is read from a copy,
     so drawing the seed base never shifts the candidates it samples."""
@@ -122,6 +139,7 @@ class ReconciledSearchMixin:
     _reconciled_constraints: dict = {
         "random_state": ["random_state"],
         "n_seeds": [_compat.Interval(Integral, 1, None, closed="left")],
+        "journal": [str, os.PathLike, None],
     }
 
     def _names_to_check(self):
@@ -187,10 +205,73 @@ class ReconciledSearchMixin:
                 super().fit(X, y, **params)
             raise
         self.splits_ = protocol.splits
+        self.n_fits_resumed_ = 0
         frozen = FrozenSplits(self.splits_)
         with _compat.search_with(self, estimator=protocol.estimator, cv=frozen):
-            super().fit(X, y, **params)
+            self._fit_surviving(X, y, params)
+        if self.verbose and self.journal is not None:
+            n_fits = len(self.cv_results_["params"]) * self.n_seeds * len(self.splits_)
+            print(
+                f"{self.n_fits_resumed_} of {n_fits} fits resumed from the journal "
+                f"in {self.journal}"
+            )
         return self
+
+    def _fit_surviving(self, X, y, params):
+        """``BaseSearchCV.fit``; with a journal, every fit written down where it
+        ran, and the unfinished ones resubmitted when a worker process dies."""
+        from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+        spec = self._journal_spec(X, y, params)
+        for attempt in range(1, MAX_RESUBMITS + 2):
+            try:
+                if spec is None:
+                    return super().fit(X, y, **params)
+                with _compat.fit_and_score_replaced(
+                    functools.partial(_journal.journaled, spec)
+                ):
+                    return super().fit(X, y, **params)
+            except TerminatedWorkerError as exc:
+                if spec is None:
+                    raise TerminatedWorkerError(
+                        f"{exc} Every finished fit of this search is lost: "
+                        "scikit-learn collects results only when all are done. "
+                        f"Pass journal='some/dir' to {type(self).__name__} to keep "
+                        "each finished fit and resume after any crash."
+                    ) from exc
+                if attempt > MAX_RESUBMITS:
+                    raise
+                warnings.warn(
+                    f"a worker process died ({str(exc).splitlines()[0]}); "
+                    f"resubmitting the unfinished fits, finished ones come from "
+                    f"the journal (retry {attempt} of {MAX_RESUBMITS})",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                spec = _journal.JournalSpec(spec.directory, spec.context)
+
+    def _journal_spec(self, X, y, params):
+        """What workers need to use ``journal``; None without one, or when the
+        scorer cannot be keyed stably (then nothing is journaled)."""
+        if self.journal is None:
+            return None
+        try:
+            scorer = _journal.canonical(self.scoring)
+        except _journal.Unkeyable as exc:
+            warnings.warn(
+                f"journal={self.journal!r} is not used: the scorer cannot be "
+                f"keyed stably ({exc}); pass scoring by name.",
+                UserWarning,
+                stacklevel=4,
+            )
+            return None
+        context = {
+            "versions": _journal.library_versions(),
+            "data": _journal.data_key(X, y, params),
+            "scorer": scorer,
+            "return_train_score": bool(self.return_train_score),
+        }
+        return _journal.JournalSpec(os.fspath(self.journal), context)
 
     def repeat_params(self, repeat: int) -> dict:
         """The parameters that select seed ``repeat`` (empty when n_seeds=1)."""
@@ -229,6 +310,9 @@ class ReconciledSearchMixin:
                 progress(n=self.n_seeds * n_splits)
 
     def _format_results(self, candidate_params, n_splits, out, more_results=None):
+        if out and "resumed" in out[0]:  # journaled fits say where they came from
+            self.n_fits_resumed_ = sum(bool(o["resumed"]) for o in out)
+            out = [{k: v for k, v in o.items() if k != "resumed"} for o in out]
         results, self.fit_failures_ = merge_seeds(
             self,
             candidate_params,

@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
         )
         q.add_argument("--out", default="seeded_keras_report", help="report folder")
         q.add_argument("--quiet", action="store_true", help="no progress output")
+        q.add_argument(
+            "--journal",
+            help="folder where every finished fit is written down; run the same "
+            "command again to resume (bit for bit) after any crash",
+        )
 
     demo = sub.add_parser("demo", help="reconciled search on scikit-learn's diabetes")
     common(demo)
@@ -197,6 +202,7 @@ def _search(args, grid, model):
         random_state=args.random_state,
         n_jobs=args.n_jobs,
         verbose=0 if args.quiet else 1,
+        journal=args.journal,
     )
     try:
         search.check_param_grid()

@@ -225,6 +225,30 @@ def test_base_format_results():
             np.testing.assert_array_equal(ours[key], value)
 
 
+def test_fit_and_score_replaced():
+    from sklearn.model_selection import _search
+
+    original = _search._fit_and_score
+    calls = []
+
+    def counting(real):
+        def run(*args, **kwargs):
+            calls.append(1)
+            return real(*args, **kwargs)
+
+        return run
+
+    X, y = make_regression(30, 2, random_state=0)
+    with _compat.fit_and_score_replaced(counting):
+        assert _search._fit_and_score is not original
+        with pytest.raises(RuntimeError, match="another search with a journal"):
+            with _compat.fit_and_score_replaced(counting):
+                pass
+        GridSearchCV(Ridge(), {"alpha": [1.0, 2.0]}, cv=3).fit(X, y)
+    assert len(calls) == 6  # every fit went through the replacement
+    assert _search._fit_and_score is original
+
+
 def test_search_with():
     search = GridSearchCV(Ridge(), {"alpha": [1.0]}, cv=3)
     with pytest.raises(RuntimeError, match="inside"):

@@ -26,6 +26,7 @@ from ._sklearn import (
     base_format_results,
     check_parameters,
     check_sample_weight,
+    fit_and_score_replaced,
     safe_indexing,
     search_with,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "check_parameters",
     "check_sample_weight",
     "compile_objects",
+    "fit_and_score_replaced",
     "fresh_names",
     "inline",
     "iter_layers",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,6 +32,7 @@ __all__ = [
     "base_format_results",
     "check_parameters",
     "check_sample_weight",
+    "fit_and_score_replaced",
     "safe_indexing",
     "search_with",
 ]
@@ -85,3 +87,47 @@ def search_with(search, **overrides) -> Iterator[None]:
     finally:
         for k, v in saved.items():
             setattr(search, k, v)
+
+
+_patch_lock = threading.Lock()
+
+
+def _calls(func, name: str) -> bool:
+    """Whether ``func`` (unwrapped) or a function nested in it names ``name``."""
+    import inspect
+
+    codes = [inspect.unwrap(func).__code__]
+    while codes:
+        code = codes.pop()
+        if name in code.co_names:
+            return True
+        codes.extend(c for c in code.co_consts if hasattr(c, "co_names"))
+    return False
+
+
+@hook("scikit-learn", "sklearn.model_selection._search._fit_and_score", _SK)
+@contextmanager
+def fit_and_score_replaced(make) -> Iterator[None]:
+    """Let ``BaseSearchCV.fit`` call ``make(original)`` instead of its
+    ``_fit_and_score`` (what it sends to every worker), for this block.
+
+    One such block at a time per process; a second raises.
+    """
+    from sklearn.model_selection import _search
+
+    original = getattr(_search, "_fit_and_score", None)
+    if original is None or not _calls(_search.BaseSearchCV.fit, "_fit_and_score"):
+        raise fit_and_score_replaced.hook.error(
+            "BaseSearchCV.fit no longer calls _search._fit_and_score"
+        )
+    if not _patch_lock.acquire(blocking=False):
+        raise RuntimeError(
+            "another search with a journal is running in this process; run "
+            "journaled searches one after the other"
+        )
+    try:
+        _search._fit_and_score = make(original)
+        yield
+    finally:
+        _search._fit_and_score = original
+        _patch_lock.release()

@@ -1,0 +1,318 @@
+"""Sweeps that survive: the results journal, resume, killed processes.
+
+Crash safety is tested by really killing processes (SIGKILL): the sweep's
+own process after some fits, and a loky worker in the middle of a sweep.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import joblib
+import numpy as np
+import pytest
+from conftest import ROOT, bits, small_net
+from crashy import DiesOnce
+from sklearn.linear_model import Ridge
+from sklearn.metrics import make_scorer, mean_squared_error
+from sklearn.model_selection import KFold
+
+from seeded_keras import ReconciledSearchCV, _journal, load_journal
+
+MSE = "neg_mean_squared_error"
+GRID = {"optimizer__learning_rate": [0.01, 0.05, 0.1]}
+
+
+def make_search(**params):
+    defaults = dict(scoring=MSE, cv=3, n_seeds=2, random_state=0)
+    defaults.update(params)
+    return ReconciledSearchCV(small_net(random_state=None), GRID, **defaults)
+
+
+def scores(search):
+    r = search.cv_results_
+    keys = [k for k in r if "test" in k or "mse" in k]
+    return {k: bits(np.asarray(r[k])) for k in keys}
+
+
+@pytest.fixture(scope="module")
+def reference(diabetes):
+    X, y = diabetes
+    return make_search().fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def journaled(diabetes, tmp_path_factory):
+    X, y = diabetes
+    journal = tmp_path_factory.mktemp("journal")
+    first = make_search(journal=journal).fit(X, y)
+    again = make_search(journal=journal).fit(X, y)
+    return journal, first, again
+
+
+class TestResume:
+    def test_a_second_run_resumes_every_fit_bit_for_bit(self, journaled, reference):
+        _, first, again = journaled
+        assert first.n_fits_resumed_ == 0 and again.n_fits_resumed_ == 18
+        assert scores(again) == scores(reference) == scores(first)
+        assert again.best_params_ == reference.best_params_
+        for key in ("mean_fit_time", "mean_score_time"):  # timings are replayed
+            assert bits(again.cv_results_[key]) == bits(first.cv_results_[key])
+
+    def test_the_manual_loop_still_refits(self, journaled, diabetes):
+        _, _, again = journaled
+        assert again.reconcile(*diabetes).max_abs_diff == 0.0
+
+    def test_one_file_per_writer_readable_by_pandas(self, journaled):
+        journal, _, _ = journaled
+        files = sorted(journal.glob("*.jsonl"))
+        assert len(files) == 1  # one process wrote them all
+        frame = load_journal(journal)
+        assert len(frame) == 18 and frame["fit_error"].isna().all()
+        import pandas as pd
+
+        raw = pd.read_json(files[0], lines=True)
+        assert len(raw) == 18 and set(raw["key"]) == set(frame["key"])
+
+    def test_verbose_says_how_many_were_resumed(self, journaled, diabetes, capsys):
+        journal, _, _ = journaled
+        make_search(journal=journal, verbose=1).fit(*diabetes)
+        assert f"18 of 18 fits resumed from the journal in {journal}" in (
+            capsys.readouterr().out
+        )
+
+
+class TestKeys:
+    """Changing any single key field makes that fit run again."""
+
+    @pytest.fixture(scope="class")
+    def ridge_journal(self, diabetes, tmp_path_factory):
+        journal = tmp_path_factory.mktemp("ridge")
+        ReconciledSearchCV(Ridge(), {"alpha": [1.0]}, cv=3, journal=journal).fit(
+            *diabetes
+        )
+        return journal
+
+    def resumed(self, journal, X, y, grid=None, **params):
+        search = ReconciledSearchCV(
+            Ridge(), grid or {"alpha": [1.0]}, cv=params.pop("cv", 3), journal=journal
+        )
+        return search.set_params(**params).fit(X, y).n_fits_resumed_
+
+    def test_unchanged_resumes(self, ridge_journal, diabetes):
+        assert self.resumed(ridge_journal, *diabetes) == 3
+
+    def test_a_parameter_value_and_its_type(self, ridge_journal, diabetes):
+        assert self.resumed(ridge_journal, *diabetes, grid={"alpha": [2.0]}) == 0
+        assert self.resumed(ridge_journal, *diabetes, grid={"alpha": [1]}) == 0
+
+    def test_one_element_of_X(self, ridge_journal, diabetes):
+        X, y = diabetes
+        X = X.copy()
+        X[5, 2] += 1e-9
+        assert self.resumed(ridge_journal, X, y) == 0
+
+    def test_the_folds(self, ridge_journal, diabetes):
+        cv = KFold(3, shuffle=True, random_state=0)
+        assert self.resumed(ridge_journal, *diabetes, cv=cv) == 0
+
+    def test_the_scorer(self, ridge_journal, diabetes):
+        assert self.resumed(ridge_journal, *diabetes, scoring=MSE) == 0
+
+    def test_a_library_version(self, ridge_journal, diabetes, monkeypatch):
+        real = _journal.library_versions
+        monkeypatch.setattr(
+            _journal, "library_versions", lambda: {**real(), "numpy": "0.0"}
+        )
+        assert self.resumed(ridge_journal, *diabetes) == 0
+
+    def test_the_repeat(self, journaled, diabetes):
+        journal, _, _ = journaled
+        search = make_search(journal=journal, n_seeds=3).fit(*diabetes)
+        assert search.n_fits_resumed_ == 18  # repeats 0 and 1; repeat 2 is new
+
+    def test_an_unkeyable_scorer_turns_the_journal_off(self, diabetes, tmp_path):
+        scorer = make_scorer(mean_squared_error, greater_is_better=False)
+        search = ReconciledSearchCV(
+            Ridge(), {"alpha": [1.0]}, scoring=scorer, cv=3, journal=tmp_path
+        )
+        with pytest.warns(UserWarning, match="is not used: the scorer cannot be"):
+            search.fit(*diabetes)
+        assert list(tmp_path.iterdir()) == []
+
+
+class TestDamage:
+    def copy_journal(self, journal, tmp_path):
+        (source,) = journal.glob("*.jsonl")
+        target = tmp_path / source.name
+        target.write_bytes(source.read_bytes())
+        return target
+
+    def test_damaged_records_are_skipped_and_refitted(
+        self, journaled, reference, diabetes, tmp_path
+    ):
+        journal, _, _ = journaled
+        target = self.copy_journal(journal, tmp_path)
+        data = bytearray(target.read_bytes())
+        data[40] ^= 0x01  # one flipped byte in the first record
+        data += b"\x00\x00\x00\n" + data[:120]  # NUL bytes, then a torn line
+        target.write_bytes(bytes(data))
+        search = make_search(journal=tmp_path).fit(*diabetes)
+        assert search.n_fits_resumed_ == 17
+        assert scores(search) == scores(reference)
+
+    def test_truncating_at_every_byte_never_makes_the_reader_raise(
+        self, journaled, tmp_path
+    ):
+        journal, _, _ = journaled
+        (source,) = journal.glob("*.jsonl")
+        data = source.read_bytes()
+        lines = data.split(b"\n")
+        end = len(lines[0]) + len(lines[1]) + 2  # two records and a bit more
+        target = tmp_path / "cut.jsonl"
+        for offset in range(end + 50):
+            target.write_bytes(data[:offset])
+            found = _journal.index(tmp_path)
+            assert len(found) <= (offset >= len(lines[0])) + (offset >= end - 1)
+
+    def test_two_results_under_one_key_are_a_determinism_error(self, tmp_path):
+        result = {"test_scores": 1.0, "fit_error": None, "fit_time": 0.1}
+        _journal.append(tmp_path, _journal.make_record("k", result, {}))
+        other = {**result, "test_scores": 1.0 + 2**-40}
+        _journal.append(tmp_path, _journal.make_record("k", other, {}))
+        with pytest.raises(_journal.JournalConflictError, match="two different"):
+            _journal.index(tmp_path)
+
+
+def test_many_writers_lose_nothing(tmp_path):
+    """Threads here and processes elsewhere append overlapping keys."""
+    script = textwrap.dedent(
+        f"""
+        from seeded_keras import _journal
+        for i in range(40):
+            result = {{"test_scores": float(i % 10), "fit_error": None}}
+            _journal.append({str(tmp_path)!r}, _journal.make_record(str(i % 10), result, {{}}))
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], cwd=ROOT) for _ in range(2)
+    ]
+
+    def write(t):
+        for i in range(40):
+            result = {"test_scores": float(i % 10), "fit_error": None}
+            _journal.append(tmp_path, _journal.make_record(str(i % 10), result, {}))
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [p.wait(60) for p in procs] == [0, 0]
+    records = _journal.read_records(tmp_path)
+    assert len(records) == 6 * 40  # every acknowledged record is there
+    found = _journal.index(tmp_path)  # duplicates are identical: no conflict
+    assert sorted(found) == [str(i) for i in range(10)]
+
+
+@pytest.mark.slow
+def test_killing_the_sweep_after_k_fits_then_rerunning(reference, diabetes, tmp_path):
+    journal = tmp_path / "journal"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, "tests")
+        from sklearn.datasets import load_diabetes
+        from test_journal import make_search
+        X, y = load_diabetes(return_X_y=True)
+        make_search(journal={str(journal)!r}).fit(X[:160], y[:160])
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(_journal.read_records(journal) if journal.exists() else []) >= 3:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    k = len(_journal.index(journal))
+    assert 3 <= k < 18, k
+    search = make_search(journal=journal).fit(*diabetes)
+    assert search.n_fits_resumed_ == k  # exactly total - k fits ran again
+    assert scores(search) == scores(reference)
+
+
+@pytest.mark.slow
+class TestDeadWorkers:
+    def search(self, tmp_path, **params):
+        marker = str(tmp_path / "died")
+        return ReconciledSearchCV(
+            DiesOnce(marker=marker),
+            {"alpha": [0.1, 1.0, 10.0]},
+            scoring=MSE,
+            cv=3,
+            n_jobs=2,
+            **params,
+        )
+
+    def test_a_killed_loky_worker_costs_its_running_fits(self, diabetes, tmp_path):
+        X, y = diabetes
+        expected = ReconciledSearchCV(
+            Ridge(), {"alpha": [0.1, 1.0, 10.0]}, scoring=MSE, cv=3
+        ).fit(X, y)
+        with joblib.parallel_backend("loky"):
+            with pytest.warns(RuntimeWarning, match="a worker process died"):
+                search = self.search(tmp_path, journal=tmp_path / "j").fit(X, y)
+        assert os.path.exists(tmp_path / "died")
+        assert scores(search) == scores(expected)
+
+    def test_without_a_journal_the_error_names_it(self, diabetes, tmp_path):
+        from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+        with joblib.parallel_backend("loky"):
+            with pytest.raises(TerminatedWorkerError, match="Pass journal='some/dir'"):
+                self.search(tmp_path).fit(*diabetes)
+
+
+@pytest.mark.slow
+def test_dask_workers_write_into_one_directory(reference, diabetes, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+        joblib.parallel_backend("dask"),
+    ):
+        first = make_search(journal=tmp_path, n_jobs=-1).fit(*diabetes)
+    assert len(list(tmp_path.glob("*.jsonl"))) >= 1
+    again = make_search(journal=tmp_path).fit(*diabetes)
+    assert first.n_fits_resumed_ == 0 and again.n_fits_resumed_ == 18
+    assert scores(again) == scores(reference) == scores(first)
+
+
+def test_cli_journal_resumes(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    args = [sys.executable, "-m", "seeded_keras", "demo", "--cv", "2", "--n-seeds"]
+    args += ["1", "--epochs", "2", "--journal", str(tmp_path / "j")]
+    outs = []
+    for run in range(2):
+        proc = subprocess.run(
+            [*args, "--out", str(tmp_path / f"r{run}")],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        outs.append(proc.stdout)
+    assert "0 of 8 fits resumed" in outs[0] and "8 of 8 fits resumed" in outs[1]
+    summaries = [
+        json.loads((tmp_path / f"r{i}" / "summary.json").read_text()) for i in (0, 1)
+    ]
+    assert summaries[0]["cv_mse"] == summaries[1]["cv_mse"]
