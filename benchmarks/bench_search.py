@@ -14,6 +14,9 @@ contender once per round and the order reversed every other round:
 * ``rsearch2warm`` ``n_jobs=2`` on workers already started (an interactive
                    session's second sweep; the untimed warm-up fits another
                    architecture, so the timed run still traces every model);
+* ``journal``      ``rsearch1`` with ``journal=`` a fresh directory: every fit
+                   written down (the journal's cost);
+* ``resume``       ``rsearch1`` from a finished journal: every fit read back;
 * ``manual``       the manual loop replaying the 40 fits;
 * ``tuner``        ``ReconciledTuner`` (Keras Tuner, grid oracle) on the same
                    folds;
@@ -144,7 +147,7 @@ class Knobs:
 def contenders(X, y, n_seeds, workdir):
     cv = KFold(5)
 
-    def search(n_jobs=1):
+    def search(n_jobs=1, journal=None):
         net = seeded_keras.SeededKerasRegressor(**COMMON)
         return seeded_keras.ReconciledSearchCV(
             net,
@@ -154,6 +157,7 @@ def contenders(X, y, n_seeds, workdir):
             random_state=0,
             n_jobs=n_jobs,
             n_seeds=n_seeds,
+            journal=journal,
         )
 
     def plain():
@@ -176,6 +180,14 @@ def contenders(X, y, n_seeds, workdir):
         ).fit(X, y)
 
     fitted = search().fit(X, y)  # the manual loop replays a fitted search
+    full = tempfile.mkdtemp(dir=workdir)
+    search(journal=full).fit(X, y)  # a finished journal, for "resume"
+
+    def journaled():  # every fit written down (a fresh journal each run)
+        return search(journal=tempfile.mkdtemp(dir=workdir)).fit(X, y)
+
+    def resumed():  # every fit read back
+        return search(journal=full).fit(X, y)
 
     def manual():
         fitted.manual_loop(X, y)
@@ -199,6 +211,8 @@ def contenders(X, y, n_seeds, workdir):
     runs = {
         "plain": plain,
         "rsearch1": rsearch(),
+        "journal": journaled,
+        "resume": resumed,
         "rsearch2": rsearch(2),
         "rsearch2pin": rsearch(2, pin=True),
         "rsearch2warm": rsearch(2),
@@ -281,6 +295,16 @@ def main():
             if name in med:
                 gain = med[name] / med["rsearch1"]
                 print(f"rsearch1 over {name}: {gain:.2f}x faster")
+        if "journal" in med:
+            cost = (med["journal"] - med["rsearch1"]) / n_fits
+            fit = med["rsearch1"] / n_fits
+            print(
+                f"journal: {1000 * cost:+.1f} ms per fit written "
+                f"({100 * cost / fit:+.1f}% of a fit's {1000 * fit:.0f} ms)"
+            )
+        if "resume" in med:
+            speedup = med["rsearch1"] / med["resume"]
+            print(f"resume from a full journal: {speedup:.0f}x faster")
     print("every seeded_keras search gave rsearch1's per-seed scores, bit for bit")
 
 

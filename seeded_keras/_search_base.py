@@ -257,10 +257,13 @@ class ReconciledSearchMixin:
             return None
         try:
             scorer = _journal.canonical(self.scoring)
+            _journal.canonical(self._protocol.estimator)
         except _journal.Unkeyable as exc:
             warnings.warn(
-                f"journal={self.journal!r} is not used: the scorer cannot be "
-                f"keyed stably ({exc}); pass scoring by name.",
+                f"journal={self.journal!r} is not used: the scorer or the "
+                f"estimator cannot be keyed stably ({exc}); pass scoring by "
+                "name and parameters as values, classes or module-level "
+                "functions.",
                 UserWarning,
                 stacklevel=4,
             )

@@ -146,6 +146,21 @@ class TestKeys:
         assert list(tmp_path.iterdir()) == []
 
 
+def test_failed_fits_are_journaled_and_retried(diabetes, tmp_path):
+    X, y = diabetes
+    grid = {"model__hidden_layer_sizes": [(4,), (-1,)]}
+    search = ReconciledSearchCV(
+        small_net(), grid, scoring=MSE, cv=2, error_score=np.nan, journal=tmp_path
+    )
+    with pytest.warns(UserWarning):
+        search.fit(X, y)
+    frame = load_journal(tmp_path)
+    assert frame["fit_error"].notna().sum() == 2 and len(frame) == 4
+    with pytest.warns(UserWarning):
+        again = search.fit(X, y)
+    assert again.n_fits_resumed_ == 2  # the failed fits ran again
+
+
 class TestDamage:
     def copy_journal(self, journal, tmp_path):
         (source,) = journal.glob("*.jsonl")
@@ -221,7 +236,10 @@ def test_many_writers_lose_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_killing_the_sweep_after_k_fits_then_rerunning(reference, diabetes, tmp_path):
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill", "ctrl-c"])
+def test_killing_the_sweep_after_k_fits_then_rerunning(
+    reference, diabetes, tmp_path, how
+):
     journal = tmp_path / "journal"
     script = textwrap.dedent(
         f"""
@@ -239,8 +257,8 @@ def test_killing_the_sweep_after_k_fits_then_rerunning(reference, diabetes, tmp_
         if len(_journal.read_records(journal) if journal.exists() else []) >= 3:
             break
         time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.send_signal(how)
+    assert proc.wait(60) != 0
     k = len(_journal.index(journal))
     assert 3 <= k < 18, k
     search = make_search(journal=journal).fit(*diabetes)
