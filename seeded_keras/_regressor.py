@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -330,15 +331,17 @@ class SeededKerasRegressor(ScikerasRegressor):
             if trainer is not None:  # same graph, already traced: see _trainer_pool
                 _trainer_pool.copy_state(model, trainer)
                 model = trainer
-            history = model.fit(
-                data.dataset,
-                epochs=initial_epoch + epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=data.steps_per_epoch,
-                shuffle=False,  # the order is already shuffled from seed_
-                callbacks=self._fit_callbacks,
-                **args,
-            )
+            quiet = trainer is not None and data.validation_data is not None
+            with _compat.validation_in_one_execution() if quiet else nullcontext():
+                history = model.fit(
+                    data.dataset,
+                    epochs=initial_epoch + epochs,
+                    initial_epoch=initial_epoch,
+                    steps_per_epoch=data.steps_per_epoch,
+                    shuffle=False,  # the order is already shuffled from seed_
+                    callbacks=self._fit_callbacks,
+                    **args,
+                )
             if trainer is not None:
                 _trainer_pool.copy_state(trainer, self.model_)
         self._record_training(history)

@@ -110,6 +110,21 @@ def test_iter_layers():
         _compat.iter_layers(object())
 
 
+def test_validation_in_one_execution():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with _compat.validation_in_one_execution():
+            warnings.warn("Your input ran out of data; stop", UserWarning, stacklevel=1)
+            warnings.warn("another warning", UserWarning, stacklevel=1)
+        warnings.warn("Your input ran out of data; after", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in seen] == [
+        "another warning",
+        "Your input ran out of data; after",
+    ]
+
+
 def test_compile_objects():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     optimizer = keras.optimizers.Adam(0.01)

@@ -141,7 +141,9 @@ class TestKeys:
         search = ReconciledSearchCV(
             Ridge(), {"alpha": [1.0]}, scoring=scorer, cv=3, journal=tmp_path
         )
-        with pytest.warns(UserWarning, match="is not used: the scorer or the estimator cannot be"):
+        with pytest.warns(
+            UserWarning, match="is not used: the scorer or the estimator cannot be"
+        ):
             search.fit(*diabetes)
         assert list(tmp_path.iterdir()) == []
 

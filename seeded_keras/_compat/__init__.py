@@ -18,6 +18,7 @@ from ._keras import (
     iter_layers,
     keras_seed_source,
     learning_rate_variable,
+    validation_in_one_execution,
 )
 from ._registry import HOOKS, CompatError, CompatWarning
 from ._sklearn import (
@@ -53,4 +54,5 @@ __all__ = [
     "safe_indexing",
     "search_with",
     "tf_global_seed",
+    "validation_in_one_execution",
 ]

@@ -17,6 +17,7 @@ __all__ = [
     "iter_layers",
     "keras_seed_source",
     "learning_rate_variable",
+    "validation_in_one_execution",
 ]
 
 _KERAS = CHECKED["keras"]
@@ -150,3 +151,30 @@ def learning_rate_variable(optimizer):
     if hasattr(lr, "assign") and any(v is lr for v in optimizer.variables):
         return lr
     return None
+
+
+@hook(
+    "keras",
+    "the text of Keras' 'Your input ran out of data' warning",
+    _KERAS,
+    on_failure="fallback: older Keras may print that warning once per epoch",
+)
+@contextmanager
+def validation_in_one_execution() -> Iterator[None]:
+    """Keep Keras < 3.5's "Your input ran out of data" off the console.
+
+    A pooled trainer runs one epoch per execution; older Keras (3.2) also
+    evaluates the holdout with that many steps per execution, runs past the
+    end of the (shorter) validation set, stops there correctly -- the loss
+    is the same bits as one step per execution -- and warns.  Newer Keras
+    stops silently.  Only that message is filtered, only in this block (the
+    filter is process-wide while the block runs, as ``warnings`` filters
+    are).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Your input ran out of data", category=UserWarning
+        )
+        yield

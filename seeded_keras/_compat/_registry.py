@@ -14,7 +14,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-__all__ = ["HOOKS", "CompatError", "CompatWarning", "Hook", "hook"]
+__all__ = ["HOOKS", "CompatError", "CompatWarning", "Hook", "calls", "hook"]
 
 
 class CompatError(RuntimeError):
@@ -72,3 +72,17 @@ def hook(library: str, reaches: str, checked: str, on_failure: str = "error"):
         return obj
 
     return register
+
+
+def calls(func, name: str) -> bool:
+    """Whether ``func`` (unwrapped) or a function nested in it names ``name``."""
+    import inspect
+
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    codes = [code] if code is not None else []
+    while codes:
+        code = codes.pop()
+        if name in code.co_names:
+            return True
+        codes.extend(c for c in code.co_consts if hasattr(c, "co_names"))
+    return False

@@ -14,6 +14,8 @@ scikeras' private step        what seeded_keras does there
                               per fit, never the user's object)
 ``_get_metadata``             ``meta`` for build functions, without the
                               attributes we add (:attr:`_own_attributes`)
+``_type_of_target``           without scikit-learn 1.7's "unique classes"
+                              warning (a classifier's concern)
 ``_initialize``               build and encoders inside
                               :meth:`_naming_context`
 ``_build_keras_model``        the build inside :meth:`_seeding_context`
@@ -33,9 +35,10 @@ seeded_keras raises :class:`CompatError` instead of silently skipping ours.
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 
-from ._registry import CompatError, hook
+from ._registry import CompatError, calls, hook
 from .versions import CHECKED
 
 _SCIKERAS = CHECKED["scikeras"]
@@ -64,8 +67,22 @@ _STEPS = {
     "_validate_data": ("_predict_raw",),
     "_get_compile_kwargs": ("_ensure_compiled_model",),
     "_get_metadata": ("_build_keras_model",),
+    "_type_of_target": ("_validate_data",),
 }
 _ATTRIBUTES = ("_fit_kwargs", "_predict_kwargs", "_compile_kwargs")
+
+
+def _calls_along_mro(cls, caller: str, name: str) -> bool:
+    """Whether ``cls.caller`` calls ``name``, itself or through ``super()``."""
+    for klass in cls.__mro__:
+        method = vars(klass).get(caller)
+        if method is None:
+            continue
+        if calls(method, name):
+            return True
+        if not calls(method, caller):  # no super().caller(...): stops here
+            return False
+    return False
 
 
 def check_private_steps(cls=KerasRegressor) -> None:
@@ -74,8 +91,7 @@ def check_private_steps(cls=KerasRegressor) -> None:
         if not callable(getattr(cls, name, None)):
             raise ScikerasRegressor.hook.error(f"KerasRegressor has no {name}")
         for caller in callers:
-            code = getattr(getattr(cls, caller, None), "__code__", None)
-            if code is None or name not in code.co_names:
+            if not _calls_along_mro(cls, caller, name):
                 raise ScikerasRegressor.hook.error(
                     f"KerasRegressor.{caller} no longer calls {name}"
                 )
@@ -151,6 +167,15 @@ class ScikerasRegressor(KerasRegressor):
         if isinstance(self.model, keras_model_class()):
             return self._copy_build_fn(self.model)
         return build
+
+    def _type_of_target(self, y):
+        # scikit-learn 1.7 warns that a target with many integer values has
+        # "more than 50% unique classes": a classifier's concern, noise here.
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="The number of unique classes", category=UserWarning
+            )
+            return super()._type_of_target(y)
 
     def _get_metadata(self):
         meta = super()._get_metadata()

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ._registry import hook
+from ._registry import calls, hook
 from .versions import CHECKED
 
 _SK = CHECKED["scikit-learn"]
@@ -92,17 +92,7 @@ def search_with(search, **overrides) -> Iterator[None]:
 _patch_lock = threading.Lock()
 
 
-def _calls(func, name: str) -> bool:
-    """Whether ``func`` (unwrapped) or a function nested in it names ``name``."""
-    import inspect
-
-    codes = [inspect.unwrap(func).__code__]
-    while codes:
-        code = codes.pop()
-        if name in code.co_names:
-            return True
-        codes.extend(c for c in code.co_consts if hasattr(c, "co_names"))
-    return False
+_calls = calls
 
 
 @hook("scikit-learn", "sklearn.model_selection._search._fit_and_score", _SK)
