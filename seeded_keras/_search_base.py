@@ -339,7 +339,8 @@ class ReconciledSearchMixin:
         X, y : array-like
             The data the search was fitted on.
         progress : callable, optional
-            Called with each fit's record as it finishes.
+            Called with each fit's record as it finishes.  Default: with
+            ``verbose``, a progress bar (terminal) or lines (log).
         **fit_params : dict
             The fit parameters given to the search's ``fit`` (e.g.
             ``sample_weight``); arrays with one entry per row are cut to each
@@ -358,6 +359,11 @@ class ReconciledSearchMixin:
         from ._manual import manual_loop, tabulate
 
         check_is_fitted(self, "splits_")
+        if progress is None and self.verbose:
+            from ._progress import Progress
+
+            n_fits = len(self.cv_results_["params"]) * self.n_seeds * len(self.splits_)
+            progress = Progress(n_fits, "manual loop")
         fits = manual_loop(
             self.base_estimator_,
             self.cv_results_["params"],

@@ -328,6 +328,8 @@ def test_verbose_prints_progress_and_changes_no_result(diabetes, capsys):
     assert fitting == ["Fitting 3 folds for each of 3 candidates, totalling 9 fits"]
     assert "search: 3/9 fits" in err and "search: 9/9 fits" in err and "ETA" in err
     assert "\r" not in err
+    loud.manual_loop(X, y)
+    assert "manual loop: 9/9 fits" in capsys.readouterr().err
     for key in ("mean_test_score", "split2_test_score", "rank_test_score"):
         assert bits(quiet.cv_results_[key]) == bits(loud.cv_results_[key])
 
