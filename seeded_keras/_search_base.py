@@ -274,7 +274,8 @@ class ReconciledSearchMixin:
             "scorer": scorer,
             "return_train_score": bool(self.return_train_score),
         }
-        return _journal.JournalSpec(os.fspath(self.journal), context)
+        # absolute: a worker's working directory may be another
+        return _journal.JournalSpec(os.path.abspath(self.journal), context)
 
     def repeat_params(self, repeat: int) -> dict:
         """The parameters that select seed ``repeat`` (empty when n_seeds=1)."""
