@@ -24,6 +24,7 @@ directory shared by dask workers on several machines works the same.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import inspect
@@ -305,6 +306,15 @@ def load_journal(directory):
 # ---------------------------------------------------------------- writing
 _files: dict = {}
 _files_lock = threading.Lock()
+
+
+@atexit.register
+def _close_files() -> None:
+    """Every record is already fsynced; this only lets go of the handles."""
+    with _files_lock:
+        for handle in _files.values():
+            handle.close()
+        _files.clear()
 
 
 def append(directory, record: dict) -> None:
