@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from sklearn.model_selection import ParameterSampler, RandomizedSearchCV
 
-from ._search_base import ReconciledSearchMixin, fill_shared_docs
+from ._search_base import ReconciledSearchMixin
+from ._search_docs import fill_shared_docs
 
 __all__ = ["ReconciledRandomizedSearchCV"]
 

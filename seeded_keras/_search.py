@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from sklearn.model_selection import GridSearchCV, ParameterGrid
 
-from ._search_base import ReconciledSearchMixin, fill_shared_docs
+from ._search_base import ReconciledSearchMixin
+from ._search_docs import fill_shared_docs
 
 __all__ = ["ReconciledSearchCV"]
 

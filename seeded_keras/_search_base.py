@@ -16,8 +16,6 @@ from __future__ import annotations
 import copy
 import functools
 import os
-import re
-import textwrap
 import warnings
 from numbers import Integral
 
@@ -36,87 +34,7 @@ from ._protocol import (
 )
 from ._results import merge_seeds
 
-__all__ = ["ReconciledSearchMixin", "fill_shared_docs"]
-
-#: Parameter docs both searches share (numpydoc), inserted in their docstrings.
-SHARED_PARAMETERS = """\
-    scoring : str, callable, list, tuple, dict or None, default=None
-        As in scikit-learn.  :meth:`reconcile` compares MSE, so it needs
-        ``"neg_mean_squared_error"`` among the scorers; with it,
-        ``cv_results_`` also gains ``mean_test_mse`` (positive),
-        ``std_fold_mse`` and ``std_seed_mse``.
-    n_jobs : int or None, default=None
-        Works with joblib's loky, threading and dask backends, with results
-        bitwise identical to ``n_jobs=1``.  On Linux,
-        ``SEEDED_KERAS_PIN_WORKERS=1`` in the environment before the workers
-        start gives each worker process a CPU of its own (see the parallel
-        guide); results are the same bits either way.
-    refit : bool, str or callable, default=True
-    cv : int, cross-validation generator or iterable, default=None
-        Frozen once per ``fit`` into ``splits_``.
-    verbose : int, default=0
-        As in scikit-learn; any positive value also prints a progress line
-        (fits done / total, elapsed, ETA) after each candidate, which then
-        runs its folds and seeds as one parallel batch (unless scikit-learn
-        callbacks are set, which report progress themselves).
-    pre_dispatch : int or str, default="2*n_jobs"
-    error_score : "raise" or numeric, default="raise"
-        Unlike scikit-learn (``np.nan``), a failing fit stops the search by
-        default: a silent NaN hides bugs.  Pass ``np.nan`` to go on; failures
-        are then kept in ``fit_failures_`` and marked in the reconciliation
-        report.
-    return_train_score : bool, default=False
-    journal : str, path or None, default=None
-        A directory where every finished fit is written down, by the
-        process that ran it, before its result is returned.  Running the
-        same search again with the same journal takes every finished fit
-        from it (``n_fits_resumed_``) and runs only the rest, with the same
-        scores bit for bit; a worker process that dies costs only its
-        running fits (the rest are resubmitted, up to 3 times).  Anything
-        changed -- a parameter, the data, a fold, a library version --
-        refits.  See :func:`~seeded_keras.load_journal` and the guide.
-"""
-
-SHARED_ATTRIBUTES = """\
-    splits_ : list of (ndarray, ndarray)
-        The folds every path used.
-    random_state_ : int or None
-        Base seed given to the SeededKerasRegressors (None when there is none).
-    base_estimator_ : estimator
-        The unfitted estimator every fit was cloned from (``estimator`` with
-        the seed base set).
-    fit_failures_ : list of dict
-        ``candidate``, ``split``, ``repeat`` and ``message`` of each failed fit.
-    n_fits_resumed_ : int
-        Fits taken from ``journal`` instead of run (0 without a journal).
-    cv_results_ : dict of ndarray
-        As in scikit-learn; with ``n_seeds > 1`` also
-        ``split{i}_seed{j}_test_<name>`` per seed (the split column is their
-        mean) and, with an MSE scorer, ``mean_test_mse``, ``std_fold_mse``
-        (spread of the seed-averaged MSE across folds) and ``std_seed_mse``
-        (spread of the fold-averaged MSE across seeds).
-    best_estimator_, best_params_, best_score_, best_index_, scorer_, \
-n_splits_, refit_time_, multimetric_
-        As in scikit-learn.
-"""
-
-
-def fill_shared_docs(cls):
-    """Class decorator: put the shared parameter and attribute docs in place
-    of the ``<shared parameters>`` and ``<shared attributes>`` lines."""
-    doc = cls.__doc__
-    if not doc:  # python -OO
-        return cls
-    for marker, text in (
-        ("<shared parameters>", SHARED_PARAMETERS),
-        ("<shared attributes>", SHARED_ATTRIBUTES),
-    ):
-        found = re.search(rf"^([ \t]*){marker}\n", doc, re.M)
-        indented = textwrap.indent(textwrap.dedent(text), found.group(1))
-        doc = doc[: found.start()] + indented + doc[found.end() :]
-    cls.__doc__ = doc
-    return cls
-
+__all__ = ["ReconciledSearchMixin"]
 
 MAX_RESUBMITS = 3  # a sweep survives this many dead worker processes
 
