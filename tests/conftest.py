@@ -1,5 +1,6 @@
 """Shared fixtures: tiny data, few epochs, TensorFlow quiet."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -40,6 +41,22 @@ def small_net(**params):
 @pytest.fixture
 def make_net():
     return small_net
+
+
+@contextlib.contextmanager
+def on_dask(n_workers=2):
+    """A process-based dask LocalCluster as joblib's backend, for one block."""
+    import joblib
+
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+        joblib.parallel_backend("dask"),
+    ):
+        yield
 
 
 def bits(a) -> str:

@@ -16,7 +16,7 @@ import time
 import joblib
 import numpy as np
 import pytest
-from conftest import ROOT, bits, small_net
+from conftest import ROOT, bits, on_dask, small_net
 from crashy import DiesOnce
 from sklearn.linear_model import Ridge
 from sklearn.metrics import make_scorer, mean_squared_error
@@ -302,14 +302,7 @@ class TestDeadWorkers:
 
 @pytest.mark.slow
 def test_dask_workers_write_into_one_directory(reference, diabetes, tmp_path):
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster),
-        joblib.parallel_backend("dask"),
-    ):
+    with on_dask():
         first = make_search(journal=tmp_path, n_jobs=-1).fit(*diabetes)
     assert len(list(tmp_path.glob("*.jsonl"))) >= 1
     again = make_search(journal=tmp_path).fit(*diabetes)

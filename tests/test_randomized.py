@@ -3,7 +3,7 @@
 import joblib
 import numpy as np
 import pytest
-from conftest import bits, small_net
+from conftest import bits, on_dask, small_net
 from scipy.stats import loguniform
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import RandomizedSearchCV
@@ -114,15 +114,8 @@ class TestParallel:
         assert search.reconcile(X, y).max_abs_diff == 0.0
 
     def test_dask_local_cluster(self, reference, diabetes):
-        distributed = pytest.importorskip("distributed")
         X, y = diabetes
-        with (
-            distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, dashboard_address=None
-            ) as cluster,
-            distributed.Client(cluster),
-            joblib.parallel_backend("dask"),
-        ):
+        with on_dask():
             search = make_search(n_jobs=-1).fit(X, y)
         assert scores(search) == scores(reference[0])
         assert search.reconcile(X, y).max_abs_diff == 0.0

@@ -92,9 +92,6 @@ def search_with(search, **overrides) -> Iterator[None]:
 _patch_lock = threading.Lock()
 
 
-_calls = calls
-
-
 @hook("scikit-learn", "sklearn.model_selection._search._fit_and_score", _SK)
 @contextmanager
 def fit_and_score_replaced(make) -> Iterator[None]:
@@ -106,7 +103,7 @@ def fit_and_score_replaced(make) -> Iterator[None]:
     from sklearn.model_selection import _search
 
     original = getattr(_search, "_fit_and_score", None)
-    if original is None or not _calls(_search.BaseSearchCV.fit, "_fit_and_score"):
+    if original is None or not calls(_search.BaseSearchCV.fit, "_fit_and_score"):
         raise fit_and_score_replaced.hook.error(
             "BaseSearchCV.fit no longer calls _search._fit_and_score"
         )
