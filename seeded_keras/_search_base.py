@@ -22,7 +22,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from . import _compat, _journal
+from . import _compat, _journal, _scheduler
 from ._checks import check_grid_names, check_xy
 from ._protocol import (
     MSE_SCORER,
@@ -136,19 +136,22 @@ class ReconciledSearchMixin:
         return self
 
     def _fit_surviving(self, X, y, params):
-        """``BaseSearchCV.fit``; with a journal, every fit written down where it
-        ran, and the unfinished ones resubmitted when a worker process dies."""
+        """``BaseSearchCV.fit``, its fits scheduled by architecture
+        (:mod:`seeded_keras._scheduler`); with a journal, every fit written
+        down where it ran, and the unfinished ones resubmitted when a worker
+        process dies."""
         from joblib.externals.loky.process_executor import TerminatedWorkerError
 
         spec = self._journal_spec(X, y, params)
         for attempt in range(1, MAX_RESUBMITS + 2):
             try:
-                if spec is None:
-                    return super().fit(X, y, **params)
-                with _compat.fit_and_score_replaced(
-                    functools.partial(_journal.journaled, spec)
-                ):
-                    return super().fit(X, y, **params)
+                with _scheduler.scheduling(self._protocol.repeat_keys):
+                    if spec is None:
+                        return super().fit(X, y, **params)
+                    with _compat.fit_and_score_replaced(
+                        functools.partial(_journal.journaled, spec)
+                    ):
+                        return super().fit(X, y, **params)
             except TerminatedWorkerError as exc:
                 if spec is None:
                     raise TerminatedWorkerError(

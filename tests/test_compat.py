@@ -347,3 +347,59 @@ class TestAgainstPlainKerasRegressor:
         net = SeededKerasRegressor(_two_layer, loss=[None], random_state=0)
         with pytest.raises(ValueError, match="^No valid loss function found"):
             net.fit(X, y)
+
+
+def test_parallel_replaced(monkeypatch):
+    from sklearn.model_selection import _search
+
+    original = _search.Parallel
+    built = []
+
+    class Counting(original):
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    X, y = make_regression(30, 2, random_state=0)
+    with _compat.parallel_replaced(Counting):
+        with _compat.parallel_replaced(Counting):  # counted, not locked
+            assert _search.Parallel is Counting
+        assert _search.Parallel is Counting  # the outer block still runs
+        GridSearchCV(Ridge(), {"alpha": [1.0, 2.0]}, cv=3).fit(X, y)
+    assert built == [1] and _search.Parallel is original
+
+
+def test_parallel_replaced_falls_back_when_fit_moves(monkeypatch, fresh_warnings):
+    from sklearn.model_selection import _search
+
+    monkeypatch.delattr(_search, "Parallel")
+    with pytest.warns(_compat.CompatWarning, match="one by one"):
+        with _compat.parallel_replaced(object):
+            assert not hasattr(_search, "Parallel")
+
+
+def test_parallel_plan():
+    import joblib
+
+    assert _compat.parallel_plan(joblib.Parallel(n_jobs=2)) == ("loky", 2)
+    assert _compat.parallel_plan(joblib.Parallel(n_jobs=1)) == ("sequential", 1)
+    with joblib.parallel_backend("threading", n_jobs=3):
+        assert _compat.parallel_plan(joblib.Parallel()) == ("threads", 3)
+    with joblib.parallel_backend("multiprocessing", n_jobs=2):
+        assert _compat.parallel_plan(joblib.Parallel()) == ("processes", 2)
+
+
+def test_parallel_plan_falls_back(fresh_warnings):
+    class Moved:
+        pass
+
+    with pytest.warns(_compat.CompatWarning, match="one by one"):
+        assert _compat.parallel_plan(Moved()) == (None, 1)
+
+
+def test_loky_executor():
+    import os
+
+    executor = _compat.loky_executor(1)
+    assert executor.submit(os.getpid).result() != os.getpid()  # a child process
+    assert _compat.loky_executor(1) is executor  # reused: its workers stay warm

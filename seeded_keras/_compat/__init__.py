@@ -1,7 +1,7 @@
 """The one place that reaches into private internals of other libraries.
 
-A version change of scikit-learn, scikeras, Keras or TensorFlow that moves an
-internal we rely on is a change to this package only.  Every hook is a named
+A version change of scikit-learn, joblib, scikeras, Keras or TensorFlow that
+moves an internal we rely on is a change to this package only.  Every hook is a named
 function (or, for scikeras, one base class) registered in :data:`HOOKS` with
 the library versions it was checked on (:mod:`.versions`) and what happens
 when it no longer fits: a :class:`CompatError` where results would otherwise
@@ -12,6 +12,7 @@ The scikeras hooks live in :mod:`._scikeras` (imported by the regressor
 only, so that importing the search machinery does not need scikeras first).
 """
 
+from ._joblib import loky_executor, parallel_plan
 from ._keras import (
     compile_objects,
     fresh_names,
@@ -28,6 +29,7 @@ from ._sklearn import (
     check_parameters,
     check_sample_weight,
     fit_and_score_replaced,
+    parallel_replaced,
     safe_indexing,
     search_with,
 )
@@ -49,8 +51,11 @@ __all__ = [
     "iter_layers",
     "keras_seed_source",
     "learning_rate_variable",
+    "loky_executor",
     "op_determinism",
     "op_determinism_enabled",
+    "parallel_plan",
+    "parallel_replaced",
     "safe_indexing",
     "search_with",
     "tf_global_seed",

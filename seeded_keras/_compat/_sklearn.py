@@ -33,6 +33,7 @@ __all__ = [
     "check_parameters",
     "check_sample_weight",
     "fit_and_score_replaced",
+    "parallel_replaced",
     "safe_indexing",
     "search_with",
 ]
@@ -118,3 +119,44 @@ def fit_and_score_replaced(make) -> Iterator[None]:
     finally:
         _search._fit_and_score = original
         _patch_lock.release()
+
+
+_parallel_users = {"count": 0, "original": None}
+_patch_lock_parallel = threading.Lock()
+
+
+@hook(
+    "scikit-learn",
+    "sklearn.model_selection._search.Parallel",
+    _SK,
+    on_failure="fallback: fits are dispatched one by one, as scikit-learn does",
+)
+@contextmanager
+def parallel_replaced(cls) -> Iterator[None]:
+    """Let ``BaseSearchCV.fit`` build ``cls`` instead of scikit-learn's
+    ``Parallel`` while any such block runs in this process.
+
+    ``cls`` must behave exactly as scikit-learn's ``Parallel`` for a search
+    that is not a seeded_keras one (another thread's ``GridSearchCV``): the
+    replacement is process-wide, counted, and restored by the last block.
+    """
+    from sklearn.model_selection import _search
+
+    if not hasattr(_search, "Parallel") or not calls(
+        _search.BaseSearchCV.fit, "Parallel"
+    ):
+        parallel_replaced.hook.fall_back("BaseSearchCV.fit no longer calls Parallel")
+        yield
+        return
+    with _patch_lock_parallel:
+        if _parallel_users["count"] == 0:
+            _parallel_users["original"] = _search.Parallel
+            _search.Parallel = cls
+        _parallel_users["count"] += 1
+    try:
+        yield
+    finally:
+        with _patch_lock_parallel:
+            _parallel_users["count"] -= 1
+            if _parallel_users["count"] == 0:
+                _search.Parallel = _parallel_users["original"]

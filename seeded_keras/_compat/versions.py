@@ -10,4 +10,5 @@ CHECKED = {
     "scikeras": "0.13.0",
     "keras": "3.2.0 to 3.15.1",
     "tensorflow": "2.16.1 to 2.21.0",
+    "joblib": "1.3.0 to 1.6.0",
 }

@@ -1,0 +1,63 @@
+"""Hooks into joblib's private state: which backend a ``Parallel`` runs on."""
+
+from __future__ import annotations
+
+from ._registry import hook
+from .versions import CHECKED
+
+__all__ = ["loky_executor", "parallel_plan"]
+
+
+@hook(
+    "joblib",
+    "joblib.Parallel._backend and _effective_n_jobs",
+    CHECKED["joblib"],
+    on_failure="fallback: fits are dispatched one by one, as scikit-learn does",
+)
+def parallel_plan(parallel) -> tuple[str | None, int]:
+    """The kind of backend ``parallel`` runs on, and how many jobs it runs.
+
+    The kind is ``"sequential"``, ``"threads"``, ``"loky"`` or
+    ``"processes"`` (any other backend: multiprocessing, dask, ray, ...);
+    None when joblib's internals moved (then seeded_keras leaves the
+    scheduling to joblib).
+    """
+    backend = getattr(parallel, "_backend", None)
+    effective = getattr(parallel, "_effective_n_jobs", None)
+    if backend is None or effective is None:
+        parallel_plan.hook.fall_back("Parallel has no _backend or _effective_n_jobs")
+        return None, 1
+    n_jobs = int(effective())
+    name = type(backend).__name__
+    if name == "SequentialBackend" or n_jobs == 1:
+        return "sequential", 1
+    if getattr(backend, "uses_threads", False) or name == "ThreadingBackend":
+        return "threads", n_jobs
+    if name == "LokyBackend":
+        return "loky", n_jobs
+    return "processes", n_jobs
+
+
+@hook(
+    "joblib",
+    "joblib.executor.get_memmapping_executor and LokyBackend._prepare_worker_env",
+    CHECKED["joblib"],
+    on_failure="fallback: the parent process waits while loky's workers fit",
+)
+def loky_executor(n_workers: int):
+    """joblib's reusable loky executor with ``n_workers`` workers, set up as
+    ``joblib.Parallel`` sets it up (memmapped large arrays, the worker
+    environment), or None when joblib's internals moved.
+
+    ``joblib.Parallel`` cannot give one worker: it runs ``n_jobs=1`` in the
+    calling process.
+    """
+    try:
+        from joblib._parallel_backends import LokyBackend
+        from joblib.executor import get_memmapping_executor
+
+        env = LokyBackend()._prepare_worker_env(n_jobs=n_workers)
+    except (ImportError, AttributeError, TypeError) as exc:
+        loky_executor.hook.fall_back(str(exc))
+        return None
+    return get_memmapping_executor(n_workers, timeout=300, env=env)

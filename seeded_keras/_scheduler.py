@@ -1,0 +1,272 @@
+"""Which process runs which fit: one architecture per process, the parent included.
+
+scikit-learn hands joblib one task per fit, and joblib deals them to its
+workers in turn, so with ``n_jobs=2`` every worker process builds and traces
+every architecture of the grid, and a fresh worker spends its first seconds
+importing TensorFlow while the parent process, which has TensorFlow already,
+waits.  On a sweep of a few dozen small fits that made ``n_jobs=2`` slower
+than ``n_jobs=1``.
+
+While a reconciled search runs, its ``Parallel`` is :class:`ScheduledParallel`
+(installed by :func:`scheduling`), which changes *where* each fit runs and
+nothing else -- every fit is a pure function of its estimator, parameters,
+fold and seed, so the results are the same bits wherever it runs:
+
+* Fits are grouped by architecture: their candidate parameters without the
+  ``repeat`` that selects the seed and without a float learning rate (one
+  traced trainer serves every learning rate, see
+  :mod:`seeded_keras._trainer_pool`).  A process takes a *chunk* of at most
+  :data:`MAX_CHUNK` fits of one group and keeps taking from that group while
+  it lasts, so each process traces each architecture about once.
+* On the loky backend (joblib's default) with ``n_jobs=n``, the parent
+  process is one of the ``n``: it starts fitting at once, beside ``n - 1``
+  loky workers.  Each worker first imports TensorFlow (an untimed warm-up
+  task) and only then takes chunks, pulled one at a time from the same queue
+  as the parent.  A sweep that the parent finishes while the workers are
+  still starting waits for none of them: ``n_jobs=2`` is never slower than
+  ``n_jobs=1`` by more than the cost of starting one process's import in
+  the background.
+* On any other process backend (dask, multiprocessing) the chunks are the
+  tasks handed to joblib.  On threads nothing changes: threads already share
+  the process's traced trainers.
+
+Fits still return in scikit-learn's order, a journal still writes each fit
+down in the process that ran it, and a dead worker still raises loky's
+``TerminatedWorkerError`` in the search.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import contextmanager
+from numbers import Real
+
+import joblib
+from sklearn.utils.parallel import Parallel
+
+from . import _compat
+
+__all__ = ["Chunks", "ScheduledParallel", "scheduling"]
+
+MAX_CHUNK = 8  # fits per chunk: small enough to balance, large enough to amortise
+_active = threading.local()  # the ignored parameter names of this thread's search
+
+
+def _shares_trainer(name: str, value) -> bool:
+    """A float learning rate: candidates differing only in it share a trainer."""
+    from . import _trainer_pool
+
+    last = name.rpartition("__")[0].rpartition("__")[2] if "__" in name else ""
+    return (
+        _trainer_pool.SHARE_LEARNING_RATE
+        and name.endswith("__learning_rate")
+        and last == "optimizer"
+        and isinstance(value, Real)
+        and not isinstance(value, bool)
+    )
+
+
+def group_key(kwargs: dict, ignored) -> str:
+    """The architecture a fit builds: its parameters less seed and learning rate."""
+    params = kwargs.get("parameters")
+    if not isinstance(params, dict):
+        return ""
+    return repr(
+        sorted(
+            (k, repr(v))
+            for k, v in params.items()
+            if k not in ignored and not _shares_trainer(k, v)
+        )
+    )
+
+
+class Chunks:
+    """The fits of one ``Parallel`` call, grouped by architecture, handed out
+    in chunks to whichever process asks, each process keeping to its group.
+
+    Parameters
+    ----------
+    tasks : list of (function, args, kwargs)
+        joblib's tasks, in scikit-learn's order.
+    ignored : set of str
+        Parameter names that do not change the architecture (``repeat``).
+    n_procs : int
+        How many processes will take chunks.
+    """
+
+    def __init__(self, tasks, ignored, n_procs: int):
+        self._groups: OrderedDict = OrderedDict()
+        for i, task in enumerate(tasks):
+            key = group_key(task[2], ignored)
+            self._groups.setdefault(key, deque()).append((i, task))
+        self.n_groups = len(self._groups)
+        self.size = max(1, min(MAX_CHUNK, math.ceil(len(tasks) / (4 * n_procs))))
+        self._owner_of: dict = {}  # taker -> the group it works on
+        self.taken: dict = {}  # taker -> chunks taken
+        self._lock = threading.Lock()
+
+    def take(self, taker) -> list:
+        """The next chunk for ``taker``: [(index, task), ...], or [] when done.
+
+        The taker's own group while it lasts; then the largest group no one
+        works on; then (stealing) the largest group.
+        """
+        with self._lock:
+            key = self._owner_of.get(taker)
+            if key not in self._groups:
+                if not self._groups:
+                    return []
+                owned = set(self._owner_of.values())
+                free = [k for k in self._groups if k not in owned] or list(self._groups)
+                key = max(free, key=lambda k: len(self._groups[k]))
+                self._owner_of[taker] = key
+            group = self._groups[key]
+            chunk = [group.popleft() for _ in range(min(self.size, len(group)))]
+            if not group:
+                del self._groups[key]
+            self.taken[taker] = self.taken.get(taker, 0) + 1
+            return chunk
+
+
+def run_chunk(chunk) -> tuple[int, list]:
+    """Run a chunk's fits one after the other: (pid, [(index, result), ...])."""
+    return os.getpid(), [(i, f(*args, **kwargs)) for i, (f, args, kwargs) in chunk]
+
+
+def warm_up() -> tuple[int, list]:
+    """Import what a fit needs (TensorFlow, Keras, scikeras) in a worker."""
+    from . import _regressor  # noqa: F401
+
+    return os.getpid(), []
+
+
+class _Workers(threading.Thread):
+    """Feeds loky's workers: a chunk to each worker as soon as it is free.
+
+    Each worker's first task is :func:`warm_up`; each finished task brings
+    the next chunk for the worker that ran it (by pid), so a worker keeps to
+    its architecture.  Stops feeding when the queue is empty, on ``stop``,
+    or on the first error (kept in ``error``); returns once no chunk is left
+    running, without waiting for a warm-up that has nothing left to do.
+    """
+
+    def __init__(self, executor, chunks: Chunks, n_workers: int, results: list):
+        super().__init__(name="seeded_keras-workers", daemon=True)
+        self.executor, self.chunks, self.results = executor, chunks, results
+        self.pending = {executor.submit(warm_up) for _ in range(n_workers)}
+        self.running: set = set()  # futures of real chunks
+        self.parent_done = Future()
+        self.error: BaseException | None = None
+
+    def run(self):
+        try:
+            self._feed()
+        except BaseException as exc:  # re-raised in the search's thread
+            self.error = exc
+
+    def _feed(self):
+        while self.running or not self.parent_done.done():
+            done, _ = wait(
+                self.pending | {self.parent_done}, return_when=FIRST_COMPLETED
+            )
+            for future in done - {self.parent_done}:
+                self.pending.discard(future)
+                self.running.discard(future)
+                pid, outs = future.result()  # a dead worker or a fit's error
+                for i, out in outs:
+                    self.results[i] = out
+                chunk = [] if self.parent_done.done() else self.chunks.take(pid)
+                if chunk:
+                    nxt = self.executor.submit(run_chunk, chunk)
+                    self.pending.add(nxt)
+                    self.running.add(nxt)
+            if self.parent_done.done() and not self.running:
+                return
+
+
+def _beside_workers(tasks, ignored, n_jobs: int, executor) -> list:
+    """The parent and ``n_jobs - 1`` loky workers take chunks from one queue."""
+    chunks = Chunks(tasks, ignored, n_jobs)
+    results: list = [None] * len(tasks)
+    workers = _Workers(executor, chunks, n_jobs - 1, results)
+    workers.start()
+    try:
+        while workers.error is None:
+            chunk = chunks.take("parent")
+            if not chunk:
+                break
+            for i, out in run_chunk(chunk)[1]:
+                results[i] = out
+    finally:
+        # Done, an error or Ctrl-C: the workers get nothing new.  Once the
+        # parent found the queue empty, only running chunks are left.
+        workers.parent_done.set_result(None)
+    workers.join()
+    if workers.error is not None:
+        raise workers.error
+    return results
+
+
+class _Dispatch(joblib.Parallel):
+    """Sits between scikit-learn's ``Parallel`` (which wraps every task with
+    the caller's configuration) and joblib's, to decide where tasks run."""
+
+    def __enter__(self):
+        # BaseSearchCV.fit enters its Parallel before the first call, which
+        # starts joblib's executor for n_jobs workers; on loky this search
+        # runs n_jobs - 1 of them (the parent is the n-th), and asking loky
+        # for both sizes in turn would restart its workers every search.
+        self._scheduled = getattr(_active, "ignored", None) is not None
+        return self if self._scheduled else super().__enter__()
+
+    def __exit__(self, *exc):
+        if not getattr(self, "_scheduled", False):
+            return super().__exit__(*exc)
+        return None
+
+    def __call__(self, iterable):
+        ignored = getattr(_active, "ignored", None)
+        if ignored is None:  # not a reconciled search: scikit-learn's behaviour
+            return super().__call__(iterable)
+        kind, n_jobs = _compat.parallel_plan(self)
+        if kind in (None, "sequential", "threads"):
+            return super().__call__(iterable)
+        tasks = list(iterable)
+        executor = _compat.loky_executor(n_jobs - 1) if kind == "loky" else None
+        if executor is not None:
+            return _beside_workers(tasks, ignored, n_jobs, executor)
+        chunks = Chunks(tasks, ignored, n_jobs)
+        planned = []
+        while chunk := chunks.take(len(planned) % n_jobs):
+            planned.append(chunk)
+        results: list = [None] * len(tasks)
+        for _, done in super().__call__(joblib.delayed(run_chunk)(c) for c in planned):
+            for i, out in done:
+                results[i] = out
+        return results
+
+
+class ScheduledParallel(Parallel, _Dispatch):
+    """scikit-learn's ``Parallel``, with the fits of a reconciled search
+    scheduled by architecture (and the parent process working beside loky's
+    workers)."""
+
+
+@contextmanager
+def scheduling(ignored) -> Iterator[None]:
+    """Schedule this thread's search's fits (see the module docstring).
+
+    ``ignored``: the parameter names that select a seed, not an architecture.
+    """
+    previous = getattr(_active, "ignored", None)
+    _active.ignored = frozenset(ignored)
+    try:
+        with _compat.parallel_replaced(ScheduledParallel):
+            yield
+    finally:
+        _active.ignored = previous

@@ -1,0 +1,125 @@
+"""Where the fits of a reconciled search run (seeded_keras._scheduler).
+
+The scheduler moves fits between processes and nothing else: the bitwise
+promises are tested under every backend in test_search.py and
+test_randomized.py; here, which process ran what.
+"""
+
+import os
+
+import joblib
+import numpy as np
+import pytest
+from recording import Recorded, fits_by_process
+from sklearn.datasets import make_regression
+from sklearn.linear_model import Ridge
+
+from seeded_keras import ReconciledSearchCV, _compat, _scheduler
+from seeded_keras._scheduler import Chunks, group_key
+
+MSE = "neg_mean_squared_error"
+
+
+def task(**params):
+    return (None, (), {"parameters": params})
+
+
+class TestGroups:
+    def test_seed_and_float_learning_rate_are_not_the_architecture(self):
+        ignored = {"repeat", "net__repeat"}
+        a = group_key({"parameters": {"model__h": 8, "repeat": 0}}, ignored)
+        assert a == group_key({"parameters": {"model__h": 8, "repeat": 3}}, ignored)
+        lr = "optimizer__learning_rate"
+        assert group_key(task(model__h=8, **{lr: 0.1})[2], ignored) == group_key(
+            task(model__h=8, **{lr: 0.3})[2], ignored
+        )
+        nested = "net__optimizer__learning_rate"
+        assert group_key(task(**{nested: 0.1})[2], ignored) == group_key(
+            task(**{nested: 0.2})[2], ignored
+        )
+        assert a != group_key({"parameters": {"model__h": 16}}, ignored)
+        # a learning-rate *schedule* or a name is part of the architecture
+        assert group_key(task(**{lr: "sched"})[2], ()) != group_key(task()[2], ())
+        assert group_key(task(batch_size=32)[2], ()) != group_key(task()[2], ())
+
+    def test_every_fit_is_handed_out_once(self):
+        tasks = [task(h=h, repeat=r) for h in (8, 16, 32) for r in range(7)]
+        chunks = Chunks(tasks, {"repeat"}, n_procs=2)
+        assert chunks.n_groups == 3 and chunks.size == 3  # ceil(21 / 8)
+        seen, takers = [], ["parent", 101, 102]
+        while chunk := chunks.take(takers[len(seen) % 3]):
+            assert len(chunk) <= chunks.size
+            assert len({task[2]["parameters"]["h"] for _, task in chunk}) == 1
+            seen.extend(i for i, _ in chunk)
+        assert sorted(seen) == list(range(21))
+        assert chunks.take("parent") == []
+
+    def test_a_process_keeps_to_its_architecture(self):
+        tasks = [task(h=h) for h in (8, 16) for _ in range(8)]
+        chunks = Chunks(tasks, (), n_procs=2)  # chunks of 2
+        firsts = {t: chunks.take(t)[0][1][2]["parameters"]["h"] for t in "ab"}
+        assert sorted(firsts.values()) == [8, 16]  # a free group each
+        for _ in range(3):
+            for t in "ab":
+                (_, only), *_ = chunks.take(t)
+                assert only[2]["parameters"]["h"] == firsts[t]
+        # both groups done: nothing left to steal
+        assert chunks.take("a") == chunks.take("b") == []
+
+    def test_a_finished_process_steals_from_the_largest_group(self):
+        tasks = [task(h=8)] * 2 + [task(h=16)] * 6
+        chunks = Chunks(tasks, (), n_procs=1)  # chunks of 2
+        assert {x[1][2]["parameters"]["h"] for x in chunks.take("a")} == {16}
+        assert {x[1][2]["parameters"]["h"] for x in chunks.take("b")} == {8}
+        assert {x[1][2]["parameters"]["h"] for x in chunks.take("b")} == {16}
+
+
+@pytest.mark.slow
+class TestProcesses:
+    @pytest.fixture
+    def data(self):
+        return make_regression(60, 3, noise=1.0, random_state=0)
+
+    def search(self, log_dir, **params):
+        grid = {"fit_intercept": [True, False], "alpha": [0.1, 1.0, 10.0]}
+        net = Recorded(log_dir=str(log_dir), seconds=0.15)
+        return ReconciledSearchCV(net, grid, scoring=MSE, cv=4, **params)
+
+    def test_the_parent_fits_beside_one_warm_worker(self, data, tmp_path):
+        # n_jobs=2 on loky: the parent and one worker; warm the worker first
+        worker = _compat.loky_executor(1).submit(_scheduler.warm_up).result()[0]
+        log = tmp_path / "log"
+        log.mkdir()
+        search = self.search(log, n_jobs=2).fit(*data)
+        by_pid = fits_by_process(log)
+        assert set(by_pid) == {os.getpid(), worker}
+        assert sum(map(len, by_pid.values())) == 24 + 1  # 24 fits, then refit
+        # each process kept to one architecture (fit_intercept), bar one steal
+        pairs = {(pid, fit[0]) for pid, fits in by_pid.items() for fit in fits}
+        assert len(pairs) <= 3
+        serial = ReconciledSearchCV(Ridge(), search.param_grid, scoring=MSE, cv=4)
+        serial.fit(*data)
+        for key in ("mean_test_score", "split3_test_score"):
+            np.testing.assert_array_equal(
+                search.cv_results_[key], serial.cv_results_[key]
+            )
+
+    def test_a_fit_error_raises_in_the_search_wherever_it_ran(self, data, tmp_path):
+        log = tmp_path / "log"
+        log.mkdir()
+        search = self.search(log, n_jobs=2, error_score="raise")
+        search.set_params(param_grid={"fit_intercept": [True], "alpha": [-1.0]})
+        # Ridge rejects a negative alpha, wherever it runs
+        with pytest.raises(ValueError, match="alpha"):
+            search.fit(*data)
+
+    def test_threads_are_left_to_joblib(self, data, tmp_path, monkeypatch):
+        def refuse(*args):
+            raise AssertionError("threads must not be chunked")
+
+        monkeypatch.setattr(_scheduler, "Chunks", refuse)
+        log = tmp_path / "log"
+        log.mkdir()
+        with joblib.parallel_backend("threading", n_jobs=2):
+            self.search(log, n_jobs=2).fit(*data)
+        assert set(fits_by_process(log)) == {os.getpid()}
