@@ -7,13 +7,15 @@ contender once per round and the order reversed every other round:
 * ``plain``        scikeras ``KerasRegressor(random_state=0)`` in sklearn's
                    ``GridSearchCV`` (the baseline of every ratio);
 * ``rsearch1``     ``ReconciledSearchCV``, ``n_jobs=1``;
-* ``rsearch2``     the same, ``n_jobs=2`` on fresh loky workers (shut down
-                   before every run, so their start-up is included);
-* ``rsearch2pin``  ``n_jobs=2`` on fresh workers, each pinned to a CPU of its
-                   own (``SEEDED_KERAS_PIN_WORKERS=1``);
-* ``rsearch2warm`` ``n_jobs=2`` on workers already started (an interactive
+* ``rsearch2``     the same, ``n_jobs=2``: the parent process and one fresh
+                   loky worker (shut down before every run, so its start-up
+                   is included), fits grouped by architecture, the worker
+                   pinned to a CPU (the defaults);
+* ``rsearch2nopin`` ``rsearch2`` with ``SEEDED_KERAS_PIN_WORKERS=0``;
+* ``rsearch2warm`` ``n_jobs=2`` on a worker already started (an interactive
                    session's second sweep; the untimed warm-up fits another
-                   architecture, so the timed run still traces every model);
+                   architecture and waits for the worker, so the timed run
+                   still traces every model);
 * ``journal``      ``rsearch1`` with ``journal=`` a fresh directory: every fit
                    written down (the journal's cost);
 * ``resume``       ``rsearch1`` from a finished journal: every fit read back;
@@ -63,7 +65,7 @@ from sklearn.datasets import load_diabetes  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from seeded_keras import _threads, _trainer_pool  # noqa: E402
+from seeded_keras import _compat, _scheduler, _threads, _trainer_pool  # noqa: E402
 
 GRID = {
     "model__hidden_layer_sizes": [8, 16, 32, 64],
@@ -117,7 +119,7 @@ def seed_scores(search):
 class Knobs:
     """Switch one part of the speed-up off for the duration of a run."""
 
-    def __init__(self, reuse=True, per_epoch=True, share_lr=True, pin=False):
+    def __init__(self, reuse=True, per_epoch=True, share_lr=True, pin=True):
         self.values = dict(reuse=reuse, per_epoch=per_epoch, share_lr=share_lr)
         self.pin = pin
 
@@ -128,8 +130,8 @@ class Knobs:
             _trainer_pool.SHARE_LEARNING_RATE,
         )
         os.environ[_trainer_pool.ENV_VAR] = "1" if self.values["reuse"] else "0"
-        if self.pin:  # read by workers as they start
-            os.environ[_threads.PIN_ENV_VAR] = "1"
+        if not self.pin:  # read by workers as they start
+            os.environ[_threads.PIN_ENV_VAR] = "0"
         _trainer_pool.EPOCH_PER_EXECUTION = self.values["per_epoch"]
         _trainer_pool.SHARE_LEARNING_RATE = self.values["share_lr"]
 
@@ -178,6 +180,8 @@ def contenders(X, y, n_seeds, workdir):
         seeded_keras.ReconciledSearchCV(
             net, {"model__hidden_layer_sizes": [3]}, cv=cv, random_state=0, n_jobs=2
         ).fit(X, y)
+        # the parent may finish alone: wait until the worker has TensorFlow
+        _compat.loky_executor(1).submit(_scheduler.warm_up).result()
 
     fitted = search().fit(X, y)  # the manual loop replays a fitted search
     full = tempfile.mkdtemp(dir=workdir)
@@ -214,7 +218,7 @@ def contenders(X, y, n_seeds, workdir):
         "journal": journaled,
         "resume": resumed,
         "rsearch2": rsearch(2),
-        "rsearch2pin": rsearch(2, pin=True),
+        "rsearch2nopin": rsearch(2, pin=False),
         "rsearch2warm": rsearch(2),
         "manual": manual,
         "tuner": tuner,
@@ -260,7 +264,7 @@ def main():
                 if isinstance(out, seeded_keras.ReconciledSearchCV):
                     if seed_scores(out) != reference:
                         raise SystemExit(f"{name}: scores differ from rsearch1")
-                print(f"round {r + 1}: {name:<13} {times[name][-1]:7.1f} s", flush=True)
+                print(f"round {r + 1}: {name:<14} {times[name][-1]:7.1f} s", flush=True)
 
     base = statistics.median(times["plain"]) if "plain" in times else None
     print(
@@ -271,7 +275,7 @@ def main():
         f"{os.environ.get('TF_NUM_INTRAOP_THREADS')}"
     )
     print(
-        f"{'contender':<13} {'median s':>9} {'fits/s':>7} {'peak MB':>8} "
+        f"{'contender':<14} {'median s':>9} {'fits/s':>7} {'peak MB':>8} "
         f"{'time / plain':>13} {'fits/s / plain':>15}"
     )
     for name in names:
@@ -280,12 +284,12 @@ def main():
             f"{med / base:13.2f} {base / med:15.2f}" if base else f"{'-':>13} {'-':>15}"
         )
         print(
-            f"{name:<13} {med:9.1f} {n_fits / med:7.2f} "
+            f"{name:<14} {med:9.1f} {n_fits / med:7.2f} "
             f"{statistics.median(memory[name]):8.0f} {ratios}"
         )
     med = {k: statistics.median(v) for k, v in times.items()}
     if "rsearch1" in med:
-        for name in ("rsearch2", "rsearch2pin", "rsearch2warm"):
+        for name in ("rsearch2", "rsearch2nopin", "rsearch2warm"):
             if name in med:
                 print(
                     f"n_jobs=2 over n_jobs=1 ({name}): "

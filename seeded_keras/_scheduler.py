@@ -49,7 +49,7 @@ from numbers import Real
 import joblib
 from sklearn.utils.parallel import Parallel
 
-from . import _compat
+from . import _compat, _threads
 
 __all__ = ["Chunks", "ScheduledParallel", "scheduling"]
 
@@ -133,13 +133,18 @@ class Chunks:
             return chunk
 
 
-def run_chunk(chunk) -> tuple[int, list]:
+def run_chunk(chunk, pin: bool = False) -> tuple[int, list]:
     """Run a chunk's fits one after the other: (pid, [(index, result), ...])."""
+    if pin:
+        _threads.pin_worker_to_a_cpu(by_default=True)
     return os.getpid(), [(i, f(*args, **kwargs)) for i, (f, args, kwargs) in chunk]
 
 
 def warm_up() -> tuple[int, list]:
-    """Import what a fit needs (TensorFlow, Keras, scikeras) in a worker."""
+    """Import what a fit needs (TensorFlow, Keras, scikeras) in one of our
+    workers, and pin it to a CPU of its own (``SEEDED_KERAS_PIN_WORKERS=0``
+    opts out)."""
+    _threads.pin_worker_to_a_cpu(by_default=True)
     from . import _regressor  # noqa: F401
 
     return os.getpid(), []
@@ -182,7 +187,7 @@ class _Workers(threading.Thread):
                     self.results[i] = out
                 chunk = [] if self.parent_done.done() else self.chunks.take(pid)
                 if chunk:
-                    nxt = self.executor.submit(run_chunk, chunk)
+                    nxt = self.executor.submit(run_chunk, chunk, True)
                     self.pending.add(nxt)
                     self.running.add(nxt)
             if self.parent_done.done() and not self.running:

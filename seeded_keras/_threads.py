@@ -70,12 +70,17 @@ _pin_lock = threading.Lock()
 _pinned: dict = {"done": False, "cpu": None, "file": None}
 
 
-def pin_worker_to_a_cpu() -> int | None:
+def pin_worker_to_a_cpu(by_default: bool = False) -> int | None:
     """Confine this worker process to one CPU that no other pinned worker holds.
 
-    Only with ``SEEDED_KERAS_PIN_WORKERS=1`` in the environment, only in a
-    child process (a loky, multiprocessing or dask worker; never the main
-    process), and only on systems with ``os.sched_setaffinity`` (Linux).
+    Only in a child process (never the main process), only on systems with
+    ``os.sched_setaffinity`` (Linux), never with ``SEEDED_KERAS_PIN_WORKERS=0``
+    in the environment, and otherwise only with ``SEEDED_KERAS_PIN_WORKERS=1``
+    or ``by_default``: the loky workers that seeded_keras starts for its own
+    searches (:mod:`seeded_keras._scheduler`) are pinned by default; any
+    other worker (dask's, with several threads; a user's own child process)
+    only when asked.  CPUs are claimed from the highest down, leaving the
+    lowest to the parent process.
     CPUs are claimed with an advisory lock on a file per CPU in the temporary
     directory, which the operating system releases when the worker exits; a
     worker that finds every allowed CPU taken stays unpinned.  Every thread
@@ -90,7 +95,9 @@ def pin_worker_to_a_cpu() -> int | None:
 
     Returns the CPU, or None when the process is not pinned.
     """
-    if os.environ.get(PIN_ENV_VAR) != "1" or not hasattr(os, "sched_setaffinity"):
+    setting = os.environ.get(PIN_ENV_VAR, "").strip()
+    wanted = setting == "1" or (by_default and setting != "0")
+    if not wanted or not hasattr(os, "sched_setaffinity"):
         return None
     import multiprocessing
 
@@ -103,7 +110,7 @@ def pin_worker_to_a_cpu() -> int | None:
         import fcntl
         import tempfile
 
-        for cpu in sorted(os.sched_getaffinity(0)):
+        for cpu in sorted(os.sched_getaffinity(0), reverse=True):
             path = os.path.join(tempfile.gettempdir(), f"seeded_keras-cpu{cpu}.lock")
             handle = open(path, "a")  # noqa: SIM115  (held for the process's life)
             try:

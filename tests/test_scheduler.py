@@ -123,3 +123,36 @@ class TestProcesses:
         with joblib.parallel_backend("threading", n_jobs=2):
             self.search(log, n_jobs=2).fit(*data)
         assert set(fits_by_process(log)) == {os.getpid()}
+
+
+def test_pinning_by_default_and_its_opt_out(monkeypatch, tmp_path):
+    import multiprocessing
+
+    from seeded_keras import _threads
+
+    calls = []
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    monkeypatch.setattr(os, "sched_setaffinity", lambda tid, cpus: calls.append(cpus))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # our own lock files
+
+    def fresh():
+        monkeypatch.setattr(_threads, "_pinned", {"done": False, "cpu": None})
+
+    for setting, by_default, pinned in [
+        ("0", True, False),  # the opt-out wins
+        (None, True, True),  # seeded_keras's own workers
+        (None, False, False),  # anyone else's, unasked
+        ("1", False, True),  # anyone's, asked
+    ]:
+        fresh()
+        calls.clear()
+        if setting is None:
+            monkeypatch.delenv(_threads.PIN_ENV_VAR, raising=False)
+        else:
+            monkeypatch.setenv(_threads.PIN_ENV_VAR, setting)
+        cpu = _threads.pin_worker_to_a_cpu(by_default=by_default)
+        assert (cpu is not None) == pinned == bool(calls), setting
+        if pinned:  # the highest CPU first, every thread on it
+            assert cpu == max(os.sched_getaffinity(0))
+            assert all(c == {cpu} for c in calls)
+            _threads._pinned["file"].close()  # releases the CPU's lock

@@ -219,33 +219,43 @@ class TestParallel:
         not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
         reason="needs sched_setaffinity and two CPUs",
     )
-    def test_pinned_workers_hold_a_cpu_each_and_change_no_bit(self, reference):
+    def test_pinned_workers_hold_a_cpu_each_and_change_no_bit(
+        self, reference, tmp_path
+    ):
         script = textwrap.dedent(
             """
             import json, os, sys
             sys.path.insert(0, "tests")
-            from joblib import Parallel, delayed
             from test_search import make_search, seed_scores
             from sklearn.datasets import load_diabetes
 
             def cpus_of_every_thread():
+                import time
+                from seeded_keras import _scheduler
+                _scheduler.warm_up()  # what each of our workers runs first
+                time.sleep(0.3)  # long enough that both workers get probes
                 tasks = os.listdir("/proc/self/task")
                 return os.getpid(), sorted(
                     {tuple(sorted(os.sched_getaffinity(int(t)))) for t in tasks}
                 )
 
+            from seeded_keras import _compat
+
             X, y = load_diabetes(return_X_y=True)
-            search = make_search(cv=2, n_jobs=2).fit(X[:160], y[:160])
-            workers = dict(Parallel(n_jobs=2)(
-                delayed(cpus_of_every_thread)() for _ in range(8)
-            ))
+            # the parent and two loky workers of seeded_keras's own
+            search = make_search(cv=2, n_jobs=3).fit(X[:160], y[:160])
+            executor = _compat.loky_executor(2)  # the same, still warm
+            probes = [executor.submit(cpus_of_every_thread) for _ in range(8)]
+            workers = dict(p.result() for p in probes)
             print(json.dumps([seed_scores(search), list(workers.values()),
                               sorted(os.sched_getaffinity(0))]))
             """
         )
         import json
 
-        out = fresh_python(script, SEEDED_KERAS_PIN_WORKERS="1")
+        # pinned by default; CPU locks of its own (this process's workers,
+        # pinned too, hold those in the usual temporary directory)
+        out = fresh_python(script, TMPDIR=str(tmp_path))
         scores, workers, main_cpus = json.loads(out.strip().splitlines()[-1])
         assert scores == reference
         # Every thread of a worker on that worker's one CPU, no CPU shared;
