@@ -1,0 +1,227 @@
+"""How time and memory grow with the sweep: fits, rows, width; and large data.
+
+Three tables, each row measured in this one invocation (the machines are
+shared and noisy: read medians and ratios, and rerun before quoting):
+
+* ``fits``  -- the benchmark grid of ``bench_search.py`` (diabetes, 4 widths
+  x 2 learning rates, ``KFold(5)``, 20 epochs) with 1, 10 and 50 seeds:
+  40, 400 and 2,000 fits, at ``n_jobs=1`` and ``n_jobs=2`` (fresh workers,
+  start-up included).  Memory: the peak resident set of every process
+  (parent and each worker, reported separately) and the parent's growth
+  per 1,000 fits over the second half of the sweep (after every model is
+  traced) -- flat means a few MB at most.
+* ``rows``  -- one 3-fold ``cross_val_score`` of an MLP (64, 32), batch
+  256, 2 epochs, on ``make_regression`` data of 400, 20,000 and 200,000
+  rows x 40 features: ``SeededKerasRegressor`` against plain scikeras
+  ``KerasRegressor`` (ratio > 1: ours is faster).
+* ``width`` -- 40 fits (2 learning rates x 5 folds x 4 seeds) of one hidden
+  layer of 8, 64 and 256 units, ``n_jobs=1``.
+
+Usage::
+
+    python benchmarks/bench_scale.py                 # all three tables
+    python benchmarks/bench_scale.py --only rows --repeats 3
+    python benchmarks/bench_scale.py --only fits --max-seeds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import threading
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import seeded_keras  # noqa: E402,I001  (first: pins TensorFlow's threads)
+
+import joblib  # noqa: E402
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+from scikeras.wrappers import KerasRegressor  # noqa: E402
+from sklearn.datasets import load_diabetes, make_regression  # noqa: E402
+from sklearn.model_selection import KFold, cross_val_score  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from seeded_keras import _trainer_pool  # noqa: E402
+
+MB = 2**20
+
+
+class Memory:
+    """Sample the resident memory of this process and of each child."""
+
+    def __init__(self, interval=0.1):
+        self.interval = interval
+        self.peaks: dict[int, int] = {}
+        self.timeline: list[tuple[float, int]] = []  # (seconds, parent RSS)
+        self._stop = threading.Event()
+        self._proc = psutil.Process()
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        procs = [self._proc, *self._proc.children(recursive=True)]
+        for proc in procs:
+            try:
+                rss = proc.memory_info().rss
+            except psutil.Error:
+                continue
+            self.peaks[proc.pid] = max(self.peaks.get(proc.pid, 0), rss)
+            if proc is self._proc:
+                self.timeline.append((time.perf_counter() - self.start, rss))
+
+    def _run(self):
+        while not self._stop.is_set():
+            self._sample()
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def parent_peak_mb(self):
+        return self.peaks[self._proc.pid] / MB
+
+    def worker_peaks_mb(self):
+        return [v / MB for k, v in self.peaks.items() if k != self._proc.pid]
+
+    def growth_per_1000_fits_mb(self, n_fits):
+        """Slope of the parent's RSS over the second half of the run, per
+        1,000 fits (fits assumed evenly spread in time)."""
+        half = [(t, r) for t, r in self.timeline if t >= self.timeline[-1][0] / 2]
+        if len(half) < 3:
+            return float("nan")
+        t, r = np.array(half, dtype=float).T
+        slope = np.polyfit(t, r, 1)[0]  # bytes per second
+        seconds_per_fit = self.timeline[-1][0] / n_fits
+        return slope * seconds_per_fit * 1000 / MB
+
+
+def fresh_workers():
+    joblib.externals.loky.get_reusable_executor().shutdown(wait=True)
+
+
+def diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def grid_search(n_seeds, n_jobs, widths=(8, 16, 32, 64)):
+    net = seeded_keras.SeededKerasRegressor(
+        optimizer="adam", loss="mse", epochs=20, batch_size=32, verbose=0
+    )
+    grid = {
+        "model__hidden_layer_sizes": list(widths),
+        "optimizer__learning_rate": [0.01, 0.03],
+    }
+    return seeded_keras.ReconciledSearchCV(
+        net,
+        grid,
+        scoring="neg_mean_squared_error",
+        cv=KFold(5),
+        random_state=0,
+        n_jobs=n_jobs,
+        n_seeds=n_seeds,
+    )
+
+
+def table_fits(args):
+    X, y = diabetes()
+    print("\nfits: the benchmark grid, 20 epochs, fresh workers, medians")
+    print(
+        f"{'fits':>6} {'n_jobs':>6} {'median s':>9} {'ms/fit':>7} {'2 vs 1':>7} "
+        f"{'parent MB':>10} {'worker MB':>10} {'MB/1000 fits':>13}"
+    )
+    for n_seeds in [s for s in (1, 10, 50) if s <= args.max_seeds]:
+        n_fits = 40 * n_seeds
+        med = {}
+        for n_jobs in (1, 2):
+            times, mems = [], []
+            for _ in range(args.repeats):
+                fresh_workers()
+                _trainer_pool.clear()
+                with Memory() as mem:
+                    start = time.perf_counter()
+                    grid_search(n_seeds, n_jobs).fit(X, y)
+                    times.append(time.perf_counter() - start)
+                mems.append(mem)
+            med[n_jobs] = statistics.median(times)
+            mem = mems[len(mems) // 2]
+            workers = mem.worker_peaks_mb()
+            ratio = f"{med[1] / med[2]:7.2f}" if n_jobs == 2 else f"{'':>7}"
+            print(
+                f"{n_fits:6d} {n_jobs:6d} {med[n_jobs]:9.1f} "
+                f"{1000 * med[n_jobs] / n_fits:7.0f} {ratio} "
+                f"{mem.parent_peak_mb():10.0f} "
+                f"{(max(workers) if workers else 0):10.0f} "
+                f"{mem.growth_per_1000_fits_mb(n_fits):13.1f}",
+                flush=True,
+            )
+
+
+def table_rows(args):
+    print("\nrows: 3-fold cross_val_score, MLP (64, 32), batch 256, 2 epochs")
+    print(f"{'rows':>8} {'plain s':>8} {'ours s':>7} {'plain / ours':>13}")
+    common = dict(optimizer="adam", loss="mse", epochs=2, batch_size=256, verbose=0)
+    for n_rows in (400, 20_000, 200_000):
+        X, y = make_regression(n_rows, 40, noise=1.0, random_state=0)
+        X = X.astype(np.float32)
+        y = (y / y.std()).astype(np.float32)
+        contenders = {
+            "plain": lambda: KerasRegressor(
+                seeded_keras.mlp,
+                model__hidden_layer_sizes=(64, 32),
+                random_state=0,
+                **common,
+            ),
+            "ours": lambda: seeded_keras.SeededKerasRegressor(
+                model__hidden_layer_sizes=(64, 32), random_state=0, **common
+            ),
+        }
+        times = {k: [] for k in contenders}
+        for r in range(args.repeats):
+            for name in contenders if r % 2 == 0 else list(contenders)[::-1]:
+                _trainer_pool.clear()
+                start = time.perf_counter()
+                cross_val_score(contenders[name](), X, y, cv=3)
+                times[name].append(time.perf_counter() - start)
+        plain, ours = (statistics.median(times[k]) for k in ("plain", "ours"))
+        print(f"{n_rows:8d} {plain:8.1f} {ours:7.1f} {plain / ours:13.2f}", flush=True)
+
+
+def table_width(args):
+    X, y = diabetes()
+    print("\nwidth: 40 fits (2 learning rates x 5 folds x 4 seeds), one layer")
+    print(f"{'units':>6} {'median s':>9} {'ms/fit':>7}")
+    for width in (8, 64, 256):
+        times = []
+        for _ in range(args.repeats):
+            _trainer_pool.clear()
+            start = time.perf_counter()
+            grid_search(4, 1, widths=(width,)).fit(X, y)  # 2 lr x 5 folds x 4
+            times.append(time.perf_counter() - start)
+        med = statistics.median(times)
+        print(f"{width:6d} {med:9.1f} {1000 * med / 40:7.0f}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--max-seeds", type=int, default=50)
+    parser.add_argument("--only", default="fits,rows,width")
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs, {args.repeats} round(s) per row")
+    tables = {"fits": table_fits, "rows": table_rows, "width": table_width}
+    for name in args.only.split(","):
+        tables[name](args)
+
+
+if __name__ == "__main__":
+    main()
