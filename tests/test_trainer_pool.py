@@ -175,6 +175,30 @@ def test_one_epoch_per_execution_unless_batches_are_watched(diabetes):
     assert est.n_epochs_ == 2
 
 
+def test_predict_groups_at_most_16_batches_per_execution(diabetes, monkeypatch):
+    # 160 rows in batches of 4: a trainer of 40 steps per execution; Keras
+    # unrolls a multi-step predict when tracing it, so predict caps it
+    X, y = diabetes
+    _trainer_pool.clear()
+    est = small_net(batch_size=4).fit(X, y)
+    with _trainer_pool.borrow_predictor(est._reuse_key) as twin:
+        assert twin.steps_per_execution == 40
+        seen = []
+        original = type(twin).predict
+
+        def spy(self, *args, **kwargs):
+            seen.append(self.steps_per_execution)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(type(twin), "predict", spy)
+    pooled = est.predict(X)
+    assert seen == [_trainer_pool.PREDICT_STEPS_PER_EXECUTION] == [16]
+    with _trainer_pool.borrow_predictor(est._reuse_key) as twin:
+        assert twin.steps_per_execution == 40  # restored for training
+    own = est.model_.predict(X, batch_size=4, verbose=0)  # no pool, no grouping
+    assert bits(pooled) == bits(np.asarray(own, dtype=np.float64).ravel())
+
+
 def test_fitted_models_stay_independent(diabetes):
     X, y = diabetes
     _trainer_pool.clear()
