@@ -16,6 +16,10 @@ from . import _compat, _seeding
 
 __all__ = ["TrainingData", "holdout", "prediction_batches", "training_data"]
 
+# Up to this many bytes of gathered epochs (X, y and weights, every epoch)
+# are gathered in NumPy up front; above it, batch by batch in tf.data.
+GATHER_IN_NUMPY_BYTES = 64 * 2**20
+
 
 def holdout_size(validation_fraction: float, n_rows: int) -> int:
     """Rows held out by ``validation_fraction`` of ``n_rows`` (rounded up)."""
@@ -106,9 +110,11 @@ def training_data(
 
     Keras is handed datasets only: its own array pipeline (which starts
     threads and logs graph-rewrite errors) is never built.  The training rows
-    are gathered batch by batch (a ragged tensor of row
-    indices, one row per batch) inside the tf.data pipeline, which runs in
-    the thread that pulls from it (:func:`seeded_keras._compat.inline`).
+    of every epoch are gathered in NumPy, in the seeded order, and cut into
+    batches (a ragged tensor, one row per batch) -- or, when that would hold
+    more than ``GATHER_IN_NUMPY_BYTES``, gathered batch by batch inside the
+    tf.data pipeline.  Either runs in the thread that pulls from it
+    (:func:`seeded_keras._compat.inline`), and both give the same batches.
     """
     import tensorflow as tf
 
@@ -124,20 +130,35 @@ def training_data(
         )
     batch_size = len(rows) if batch_size == -1 else batch_size
     orders = epoch_orders(seed, len(rows), shuffle, initial_epoch, epochs)
-    lengths = batch_lengths(len(rows), batch_size)
-    batches = tf.RaggedTensor.from_row_lengths(orders.ravel(), np.tile(lengths, epochs))
-    tensors = [tf.constant(X[rows]), tf.constant(y[rows])]
+    per_epoch = batch_lengths(len(rows), batch_size)
+    lengths = np.tile(per_epoch, epochs)
+    arrays = [X[rows], y[rows]]
     if sample_weight is not None:
-        tensors.append(tf.constant(np.asarray(sample_weight, np.float32)[rows]))
-    dataset = _compat.inline(
-        tf.data.Dataset.from_tensor_slices(batches).map(
+        arrays.append(np.asarray(sample_weight, np.float32)[rows])
+    in_numpy = epochs * sum(a.nbytes for a in arrays) <= GATHER_IN_NUMPY_BYTES
+    if in_numpy:
+        # Every epoch's rows gathered here, in order: no traced function per
+        # fit (tf.data keeps each one it traces; about 100 KB per fit).
+        rows_in_order = orders.ravel()
+        dataset = tf.data.Dataset.from_tensor_slices(
+            tuple(
+                tf.RaggedTensor.from_row_lengths(a[rows_in_order], lengths)
+                for a in arrays
+            )
+        )
+    else:  # large data: each batch gathered as it is pulled
+        batches = tf.RaggedTensor.from_row_lengths(orders.ravel(), lengths)
+        tensors = [tf.constant(a) for a in arrays]
+        dataset = tf.data.Dataset.from_tensor_slices(batches).map(
             lambda idx: tuple(tf.gather(t, idx) for t in tensors)
         )
-    )
+    dataset = _compat.inline(dataset)
+    # the element spec differs (ragged slices or gathered tensors): a traced
+    # trainer serves one kind only
     structure = repr(
-        (X.shape[1:], y.shape[1:], sample_weight is None, val_rows is None)
+        (X.shape[1:], y.shape[1:], sample_weight is None, val_rows is None, in_numpy)
     )
-    return TrainingData(dataset, len(lengths), validation, structure)
+    return TrainingData(dataset, len(per_epoch), validation, structure)
 
 
 def prediction_batches(X, batch_size):

@@ -53,3 +53,27 @@ def test_training_data_gathers_rows_in_the_seeded_order():
     orders = _data.epoch_orders(5, 10, True, 0, 2)
     assert ys.tolist() == orders.ravel().astype(float).tolist()
     assert [b[0].shape[0] for b in data.dataset] == [4, 4, 2] * 2
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_numpy_and_tf_data_gathering_give_the_same_batches(monkeypatch, weighted):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 3)), rng.normal(size=(50, 2))
+    w = rng.uniform(size=50) if weighted else None
+    args = dict(seed=7, batch_size=8, shuffle=True, epochs=3, initial_epoch=1)
+    kinds = {}
+    for name, limit in [("numpy", 2**30), ("tf.data", 0)]:
+        monkeypatch.setattr(_data, "GATHER_IN_NUMPY_BYTES", limit)
+        data = _data.training_data(X, y, w, validation_fraction=0.2, **args)
+        batches = [tuple(t.numpy() for t in b) for b in data.dataset]
+        spec = data.dataset.element_spec
+        kinds[name] = (data.steps_per_epoch, data.structure, spec, batches)
+    (steps, structure, spec, batches), other = kinds["numpy"], kinds["tf.data"]
+    assert steps == other[0] == 5 and len(batches) == 15  # 40 rows: 8 x 5, 3 epochs
+    assert structure != other[1]  # specs differ: each kind its own trainer
+    assert [s.shape for s in spec] == [s.shape for s in other[2]]
+    assert len(other[3]) == len(batches)
+    for mine, theirs in zip(batches, other[3]):
+        assert len(mine) == (3 if weighted else 2)
+        for a, b in zip(mine, theirs):
+            assert a.tobytes() == b.tobytes()
