@@ -65,7 +65,7 @@ from sklearn.datasets import load_diabetes  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from seeded_keras import _compat, _scheduler, _threads, _trainer_pool  # noqa: E402
+from seeded_keras import _scheduler, _threads, _trainer_pool  # noqa: E402
 
 GRID = {
     "model__hidden_layer_sizes": [8, 16, 32, 64],
@@ -180,8 +180,8 @@ def contenders(X, y, n_seeds, workdir):
         seeded_keras.ReconciledSearchCV(
             net, {"model__hidden_layer_sizes": [3]}, cv=cv, random_state=0, n_jobs=2
         ).fit(X, y)
-        # the parent may finish alone: wait until the worker has TensorFlow
-        _compat.loky_executor(1).submit(_scheduler.warm_up).result()
+        # the parent may finish alone: start the worker and wait for it
+        _scheduler.warm_workers(1)
 
     fitted = search().fit(X, y)  # the manual loop replays a fitted search
     full = tempfile.mkdtemp(dir=workdir)

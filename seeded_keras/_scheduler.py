@@ -40,6 +40,8 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -54,6 +56,10 @@ from . import _compat, _threads
 __all__ = ["Chunks", "ScheduledParallel", "scheduling"]
 
 MAX_CHUNK = 8  # fits per chunk: small enough to balance, large enough to amortise
+# What tracing a model costs, in fits of it (about 0.5 s against 0.2 s per fit
+# of a small network): a worker starts on a new architecture only while the
+# parent would still be busy that long.
+TRACE_IN_FITS = 4
 _active = threading.local()  # the ignored parameter names of this thread's search
 
 
@@ -110,16 +116,28 @@ class Chunks:
         self.taken: dict = {}  # taker -> chunks taken
         self._lock = threading.Lock()
 
-    def take(self, taker) -> list:
+    def left(self) -> int:
+        """How many fits no process has taken yet."""
+        with self._lock:
+            return sum(len(g) for g in self._groups.values())
+
+    def take(self, taker, starting_worker: bool = False) -> list:
         """The next chunk for ``taker``: [(index, task), ...], or [] when done.
 
         The taker's own group while it lasts; then the largest group no one
-        works on; then (stealing) the largest group.
+        works on; then (stealing) the largest group.  A worker that runs
+        beside the parent (``starting_worker``) starts on a new group only
+        while more than a chunk and :data:`TRACE_IN_FITS` fits are left:
+        with fewer, the parent, which has every model it met traced
+        already, finishes them sooner than a worker that would trace
+        another architecture first.
         """
         with self._lock:
             key = self._owner_of.get(taker)
             if key not in self._groups:
-                if not self._groups:
+                left = sum(len(g) for g in self._groups.values())
+                late = left < self.size + TRACE_IN_FITS
+                if not left or (starting_worker and late):
                     return []
                 owned = set(self._owner_of.values())
                 free = [k for k in self._groups if k not in owned] or list(self._groups)
@@ -150,6 +168,28 @@ def warm_up() -> tuple[int, list]:
     return os.getpid(), []
 
 
+# A worker's start-up (spawn, import of TensorFlow), as last measured here.
+_start_up = {"seconds": 5.0}
+START_FACTOR = 2.0
+_warm: weakref.WeakSet = weakref.WeakSet()  # executors whose workers ran a warm-up
+
+
+def _is_warm(executor) -> bool:
+    return executor in _warm
+
+
+def warm_workers(n_workers: int) -> list:
+    """Start ``n_workers`` loky workers for searches of ``n_jobs=n_workers + 1``
+    and wait until each has TensorFlow; returns their pids."""
+    executor = _compat.loky_executor(n_workers)
+    started = time.perf_counter()
+    futures = [executor.submit(warm_up) for _ in range(n_workers)]
+    pids = [f.result()[0] for f in futures]
+    _warm.add(executor)
+    _start_up["seconds"] = time.perf_counter() - started
+    return pids
+
+
 class _Workers(threading.Thread):
     """Feeds loky's workers: a chunk to each worker as soon as it is free.
 
@@ -163,7 +203,9 @@ class _Workers(threading.Thread):
     def __init__(self, executor, chunks: Chunks, n_workers: int, results: list):
         super().__init__(name="seeded_keras-workers", daemon=True)
         self.executor, self.chunks, self.results = executor, chunks, results
+        self.submitted = time.perf_counter()
         self.pending = {executor.submit(warm_up) for _ in range(n_workers)}
+        self.warm_ups = set(self.pending)
         self.running: set = set()  # futures of real chunks
         self.parent_done = Future()
         self.error: BaseException | None = None
@@ -183,9 +225,16 @@ class _Workers(threading.Thread):
                 self.pending.discard(future)
                 self.running.discard(future)
                 pid, outs = future.result()  # a dead worker or a fit's error
+                if future in self.warm_ups and self.executor not in _warm:
+                    _warm.add(self.executor)
+                    _start_up["seconds"] = time.perf_counter() - self.submitted
                 for i, out in outs:
                     self.results[i] = out
-                chunk = [] if self.parent_done.done() else self.chunks.take(pid)
+                chunk = (
+                    []
+                    if self.parent_done.done()
+                    else self.chunks.take(pid, starting_worker=True)
+                )
                 if chunk:
                     nxt = self.executor.submit(run_chunk, chunk, True)
                     self.pending.add(nxt)
@@ -195,22 +244,41 @@ class _Workers(threading.Thread):
 
 
 def _beside_workers(tasks, ignored, n_jobs: int, executor) -> list:
-    """The parent and ``n_jobs - 1`` loky workers take chunks from one queue."""
+    """The parent and ``n_jobs - 1`` loky workers take chunks from one queue.
+
+    Workers already warm (they ran a warm-up for an earlier search) join at
+    once.  Otherwise the parent fits a first chunk, and starts the workers
+    only if what is left would keep it busy for more than
+    :data:`START_FACTOR` times a worker's start-up: a smaller sweep is done
+    sooner without them.
+    """
     chunks = Chunks(tasks, ignored, n_jobs)
     results: list = [None] * len(tasks)
-    workers = _Workers(executor, chunks, n_jobs - 1, results)
-    workers.start()
+    workers = None
+    if _is_warm(executor):
+        workers = _Workers(executor, chunks, n_jobs - 1, results)
+        workers.start()
+    started, n_done = time.perf_counter(), 0
     try:
-        while workers.error is None:
+        while workers is None or workers.error is None:
             chunk = chunks.take("parent")
             if not chunk:
                 break
             for i, out in run_chunk(chunk)[1]:
                 results[i] = out
+            n_done += len(chunk)
+            if workers is None and n_done == len(chunk):  # after the first
+                per_fit = (time.perf_counter() - started) / n_done
+                if chunks.left() * per_fit > START_FACTOR * _start_up["seconds"]:
+                    workers = _Workers(executor, chunks, n_jobs - 1, results)
+                    workers.start()
     finally:
         # Done, an error or Ctrl-C: the workers get nothing new.  Once the
         # parent found the queue empty, only running chunks are left.
-        workers.parent_done.set_result(None)
+        if workers is not None:
+            workers.parent_done.set_result(None)
+    if workers is None:
+        return results
     workers.join()
     if workers.error is not None:
         raise workers.error

@@ -22,7 +22,7 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import make_scorer, mean_squared_error
 from sklearn.model_selection import KFold
 
-from seeded_keras import ReconciledSearchCV, _journal, load_journal
+from seeded_keras import ReconciledSearchCV, _journal, _scheduler, load_journal
 
 MSE = "neg_mean_squared_error"
 GRID = {"optimizer__learning_rate": [0.01, 0.05, 0.1]}
@@ -272,6 +272,9 @@ def test_killing_the_sweep_after_k_fits_then_rerunning(
 class TestDeadWorkers:
     def search(self, tmp_path, **params):
         marker = str(tmp_path / "died")
+        # the parent fits beside the worker and, this sweep being small, would
+        # not start one: start it beforehand (seeded_keras._scheduler)
+        _scheduler.warm_workers(1)
         return ReconciledSearchCV(
             DiesOnce(marker=marker),
             {"alpha": [0.1, 1.0, 10.0]},

@@ -46,13 +46,30 @@ class TestGroups:
         tasks = [task(h=h, repeat=r) for h in (8, 16, 32) for r in range(7)]
         chunks = Chunks(tasks, {"repeat"}, n_procs=2)
         assert chunks.n_groups == 3 and chunks.size == 3  # ceil(21 / 8)
-        seen, takers = [], ["parent", 101, 102]
-        while chunk := chunks.take(takers[len(seen) % 3]):
+        seen, takers, turn = [], ["parent", 101, 102], 0
+        while chunk := chunks.take(takers[turn % 3]) or chunks.take("parent"):
+            turn += 1
             assert len(chunk) <= chunks.size
             assert len({task[2]["parameters"]["h"] for _, task in chunk}) == 1
             seen.extend(i for i, _ in chunk)
         assert sorted(seen) == list(range(21))
-        assert chunks.take("parent") == []
+        assert chunks.take("parent") == chunks.take(101) == []
+
+    def test_a_worker_starts_no_group_when_few_fits_are_left(self):
+        tasks = [task(h=8)] * 10 + [task(h=16)] * 3
+        chunks = Chunks(tasks, (), n_procs=2)  # chunks of 2: workers need 6 left
+        assert chunks.size == 2
+        first = chunks.take(101, True)  # 13 left: a worker starts on the largest
+        assert {t[2]["parameters"]["h"] for _, t in first} == {8}
+        assert len(chunks.take("parent")) == 2  # the parent: the free group
+        for _ in range(4):  # fewer than 6 left: it still finishes its own group
+            assert {t[2]["parameters"]["h"] for _, t in chunks.take(101, True)} == {8}
+        assert chunks.take(101, True) == []  # its group done, 1 fit left elsewhere
+        assert len(chunks.take(101)) == 1  # planned ahead (dask), it takes it
+        rest = [task(h=32)] * 5
+        late = Chunks(rest, (), n_procs=1)  # chunks of 2, 5 left < 2 + 4
+        assert late.take(101, True) == []  # the worker would trace a new model
+        assert len(late.take("parent")) == 2  # the parent takes them
 
     def test_a_process_keeps_to_its_architecture(self):
         tasks = [task(h=h) for h in (8, 16) for _ in range(8)]
@@ -70,8 +87,8 @@ class TestGroups:
         tasks = [task(h=8)] * 2 + [task(h=16)] * 6
         chunks = Chunks(tasks, (), n_procs=1)  # chunks of 2
         assert {x[1][2]["parameters"]["h"] for x in chunks.take("a")} == {16}
-        assert {x[1][2]["parameters"]["h"] for x in chunks.take("b")} == {8}
-        assert {x[1][2]["parameters"]["h"] for x in chunks.take("b")} == {16}
+        assert {x[1][2]["parameters"]["h"] for x in chunks.take("parent")} == {8}
+        assert {x[1][2]["parameters"]["h"] for x in chunks.take("parent")} == {16}
 
 
 @pytest.mark.slow
@@ -86,8 +103,8 @@ class TestProcesses:
         return ReconciledSearchCV(net, grid, scoring=MSE, cv=4, **params)
 
     def test_the_parent_fits_beside_one_warm_worker(self, data, tmp_path):
-        # n_jobs=2 on loky: the parent and one worker; warm the worker first
-        worker = _compat.loky_executor(1).submit(_scheduler.warm_up).result()[0]
+        # n_jobs=2 on loky: the parent and one worker, started beforehand
+        (worker,) = set(_scheduler.warm_workers(1))
         log = tmp_path / "log"
         log.mkdir()
         search = self.search(log, n_jobs=2).fit(*data)
@@ -103,6 +120,23 @@ class TestProcesses:
             np.testing.assert_array_equal(
                 search.cv_results_[key], serial.cv_results_[key]
             )
+
+    def test_a_small_sweep_starts_no_worker(self, data, tmp_path, monkeypatch):
+        # 24 fits of 0.15 s: 3.6 s, less than twice a worker's start-up
+        monkeypatch.setattr(_scheduler, "_warm", type(_scheduler._warm)())
+        monkeypatch.setitem(_scheduler._start_up, "seconds", 5.0)
+        log = tmp_path / "log"
+        log.mkdir()
+        self.search(log, n_jobs=2).fit(*data)
+        assert set(fits_by_process(log)) == {os.getpid()}
+        # the same sweep, if workers took 1 s to start: they are started (the
+        # worker is ready here, though not known to be, so that it gets fits)
+        _compat.loky_executor(1).submit(_scheduler.warm_up).result()
+        monkeypatch.setitem(_scheduler._start_up, "seconds", 1.0)
+        log2 = tmp_path / "log2"
+        log2.mkdir()
+        self.search(log2, n_jobs=2).fit(*data)
+        assert len(fits_by_process(log2)) == 2
 
     def test_a_fit_error_raises_in_the_search_wherever_it_ran(self, data, tmp_path):
         log = tmp_path / "log"
