@@ -20,12 +20,13 @@ fold and seed, so the results are the same bits wherever it runs:
   it lasts, so each process traces each architecture about once.
 * On the loky backend (joblib's default) with ``n_jobs=n``, the parent
   process is one of the ``n``: it starts fitting at once, beside ``n - 1``
-  loky workers.  Each worker first imports TensorFlow (an untimed warm-up
-  task) and only then takes chunks, pulled one at a time from the same queue
-  as the parent.  A sweep that the parent finishes while the workers are
-  still starting waits for none of them: ``n_jobs=2`` is never slower than
-  ``n_jobs=1`` by more than the cost of starting one process's import in
-  the background.
+  loky workers.  Workers that are not running yet are started only when
+  the fits left after the parent's first chunk would keep it busy for more
+  than :data:`START_FACTOR` times a worker's start-up (measured whenever
+  workers start): a smaller sweep is done sooner by the parent alone.
+  Each worker first imports TensorFlow (a warm-up task) and only then
+  takes chunks, pulled one at a time from the same queue as the parent;
+  near the end it starts on no new architecture (:data:`TRACE_IN_FITS`).
 * On any other process backend (dask, multiprocessing) the chunks are the
   tasks handed to joblib.  On threads nothing changes: threads already share
   the process's traced trainers.

@@ -245,10 +245,17 @@ def test_killing_the_sweep_after_k_fits_then_rerunning(
     journal = tmp_path / "journal"
     script = textwrap.dedent(
         f"""
-        import sys
+        import sys, time
         sys.path.insert(0, "tests")
         from sklearn.datasets import load_diabetes
+        from seeded_keras import _journal
         from test_journal import make_search
+
+        append = _journal.append
+        def append_then_wait(*args, **kwargs):  # time to be signalled mid-sweep
+            append(*args, **kwargs)
+            time.sleep(0.25)
+        _journal.append = append_then_wait
         X, y = load_diabetes(return_X_y=True)
         make_search(journal={str(journal)!r}).fit(X[:160], y[:160])
         """
