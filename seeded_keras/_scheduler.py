@@ -196,9 +196,10 @@ class _Workers(threading.Thread):
 
     Each worker's first task is :func:`warm_up`; each finished task brings
     the next chunk for the worker that ran it (by pid), so a worker keeps to
-    its architecture.  Stops feeding when the queue is empty, on ``stop``,
-    or on the first error (kept in ``error``); returns once no chunk is left
-    running, without waiting for a warm-up that has nothing left to do.
+    its architecture.  Stops feeding when the queue is empty, once the
+    parent is done (``parent_done``), or on the first error (kept in
+    ``error``); returns once no chunk is left running, without waiting for
+    a warm-up that has nothing left to do.
     """
 
     def __init__(self, executor, chunks: Chunks, n_workers: int, results: list):
