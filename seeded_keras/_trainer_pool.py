@@ -332,7 +332,7 @@ def lend_to_fit(net, steps_per_epoch: int, structure: str) -> Iterator[Any]:
         and EPOCH_PER_EXECUTION
         and not watches_batches(net._fit_callbacks)
     ):
-        per_execution = steps_per_epoch
+        per_execution = _compat.steps_per_execution_for(steps_per_epoch)
 
     def make():
         with _compat.fresh_names():  # as model_ was named

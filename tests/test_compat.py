@@ -403,3 +403,20 @@ def test_loky_executor():
     executor = _compat.loky_executor(1)
     assert executor.submit(os.getpid).result() != os.getpid()  # a child process
     assert _compat.loky_executor(1) is executor  # reused: its workers stay warm
+
+
+def test_steps_per_execution_for(diabetes, monkeypatch):
+    from seeded_keras import _trainer_pool
+
+    per = _compat.steps_per_execution_for(40)
+    assert 40 % per == 0 and _compat.steps_per_execution_for(521) in (1, 521)
+    # 160 rows in batches of 4: 40 steps per epoch, more than Keras 3.2 may
+    # unroll in one execution; pooled or not, the same bits
+    X, y = diabetes
+    out = []
+    for reuse in ("0", "1"):
+        monkeypatch.setenv("SEEDED_KERAS_REUSE", reuse)
+        _trainer_pool.clear()
+        out.append(bits(small_net(batch_size=4).fit(X, y).predict(X)))
+    assert out[0] == out[1]
+    assert [spe for (_, spe, _) in _trainer_pool.idle_trainers()] == [per]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import bits, small_net
 
-from seeded_keras import _trainer_pool
+from seeded_keras import _compat, _trainer_pool
 
 
 class Counting(keras.callbacks.Callback):
@@ -182,7 +182,7 @@ def test_predict_groups_at_most_16_batches_per_execution(diabetes, monkeypatch):
     _trainer_pool.clear()
     est = small_net(batch_size=4).fit(X, y)
     with _trainer_pool.borrow_predictor(est._reuse_key) as twin:
-        assert twin.steps_per_execution == 40
+        assert twin.steps_per_execution == _compat.steps_per_execution_for(40)
         seen = []
         original = type(twin).predict
 
@@ -194,7 +194,7 @@ def test_predict_groups_at_most_16_batches_per_execution(diabetes, monkeypatch):
     pooled = est.predict(X)
     assert seen == [_trainer_pool.PREDICT_STEPS_PER_EXECUTION] == [16]
     with _trainer_pool.borrow_predictor(est._reuse_key) as twin:
-        assert twin.steps_per_execution == 40  # restored for training
+        assert twin.steps_per_execution == _compat.steps_per_execution_for(40)
     own = est.model_.predict(X, batch_size=4, verbose=0)  # no pool, no grouping
     assert bits(pooled) == bits(np.asarray(own, dtype=np.float64).ravel())
 

@@ -19,6 +19,7 @@ from ._keras import (
     iter_layers,
     keras_seed_source,
     learning_rate_variable,
+    steps_per_execution_for,
     validation_in_one_execution,
 )
 from ._registry import HOOKS, CompatError, CompatWarning
@@ -58,6 +59,7 @@ __all__ = [
     "parallel_replaced",
     "safe_indexing",
     "search_with",
+    "steps_per_execution_for",
     "tf_global_seed",
     "validation_in_one_execution",
 ]

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ._registry import hook
+from ._registry import calls, hook
 from .versions import CHECKED
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "iter_layers",
     "keras_seed_source",
     "learning_rate_variable",
+    "steps_per_execution_for",
     "validation_in_one_execution",
 ]
 
@@ -178,3 +179,34 @@ def validation_in_one_execution() -> Iterator[None]:
             "ignore", message="Your input ran out of data", category=UserWarning
         )
         yield
+
+
+UNROLLED_STEPS_LIMIT = 32  # tf.data raises past 32 get_next() calls in one trace
+
+
+@hook(
+    "keras",
+    "TensorFlowTrainer.make_train_function (a loop or unrolled steps)",
+    _KERAS,
+)
+def steps_per_execution_for(steps_per_epoch: int) -> int:
+    """How many of an epoch's steps one execution may run.
+
+    Newer Keras runs several steps in a loop inside one traced function: a
+    whole epoch at once.  Older Keras (3.2) unrolls them, calling
+    ``next(iterator)`` once per step while tracing, and tf.data refuses more
+    than 32 such calls.  There, the largest divisor of ``steps_per_epoch``
+    up to 32: an execution never runs past the end of an epoch.
+    """
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    make = TensorFlowTrainer.make_train_function
+    if calls(make, "_make_function"):  # the loop
+        return steps_per_epoch
+    nested = {c.co_name for c in make.__code__.co_consts if hasattr(c, "co_name")}
+    if "multi_step_on_iterator" not in nested:
+        raise steps_per_execution_for.hook.error(
+            "make_train_function neither loops nor unrolls as checked"
+        )
+    limit = min(steps_per_epoch, UNROLLED_STEPS_LIMIT)
+    return max(d for d in range(1, limit + 1) if steps_per_epoch % d == 0)
