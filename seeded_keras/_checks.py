@@ -7,6 +7,7 @@ wrote it), and what to do -- with a "did you mean" where one is close.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import warnings
 
@@ -159,6 +160,23 @@ def check_xy(X, y, estimator_name: str, check_X: bool = True):
     return X, y
 
 
+@functools.lru_cache(maxsize=64)
+def _optimizer_class(name: str) -> type:
+    """The optimizer class Keras makes for ``name`` (looked up once per name).
+
+    Keras finds a name's class only by making an optimizer.  That throwaway
+    optimizer is named as a fresh interpreter would (see
+    ``_compat.fresh_names``): an auto-named one would cost about 70 KB of
+    native memory per fit for the life of the process.
+    """
+    import keras
+
+    from . import _compat
+
+    with _compat.fresh_names():
+        return type(keras.optimizers.get(name))
+
+
 def _routed_target(net, prefix: str, key: str, path: str):
     """What ``prefix__*`` parameters are checked against, and its description.
 
@@ -169,7 +187,7 @@ def _routed_target(net, prefix: str, key: str, path: str):
     if prefix == "optimizer":
         target = net.optimizer
         if isinstance(target, str):
-            target = type(keras.optimizers.get(target))
+            target = _optimizer_class(target)
         if not inspect.isclass(target):
             raise ValueError(
                 f"'{path}{key}' is routed to the optimizer, but optimizer is an "
