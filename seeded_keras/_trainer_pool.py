@@ -340,7 +340,10 @@ def lend_to_fit(net, steps_per_epoch: int, structure: str) -> Iterator[Any]:
                 twin = net._build_model()
             if not twin.compiled:
                 twin.compile(**net._compile_arguments())
-        return None if twin is model else twin
+        if twin is model:
+            return None
+        _compat.quick_metric_bookkeeping(twin)  # a twin only: never model_
+        return twin
 
     with borrow_trainer(key, make, per_execution, structure) as trainer:
         net._reuse_key = None if trainer is None else key

@@ -19,6 +19,7 @@ from ._keras import (
     iter_layers,
     keras_seed_source,
     learning_rate_variable,
+    quick_metric_bookkeeping,
     steps_per_execution_for,
     validation_in_one_execution,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "op_determinism_enabled",
     "parallel_plan",
     "parallel_replaced",
+    "quick_metric_bookkeeping",
     "safe_indexing",
     "search_with",
     "steps_per_execution_for",
