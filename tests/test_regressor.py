@@ -171,7 +171,9 @@ class TestDeterminism:
         X, y = diabetes
         last = [keras.optimizers.Adam().name for _ in range(2)][-1]  # "adam_<k>"
         for rs in (0, 1):
-            small_net(epochs=1, random_state=rs, optimizer__learning_rate=0.01).fit(X, y)
+            small_net(epochs=1, random_state=rs, optimizer__learning_rate=0.01).fit(
+                X, y
+            )
         assert keras.optimizers.Adam().name == f"adam_{int(last.split('_')[-1]) + 1}"
 
     def test_cpu_pinning_never_touches_the_main_process(self, monkeypatch):

@@ -215,8 +215,7 @@ def steps_per_execution_for(steps_per_epoch: int) -> int:
 
 @hook(
     "keras",
-    "keras.metrics.Mean (total, count) and Trainer.reset_metrics / "
-    "get_metrics_result",
+    "keras.metrics.Mean (total, count) and Trainer.reset_metrics / get_metrics_result",
     _KERAS,
     on_failure="fallback: Keras resets and reads metrics itself (slower)",
 )
@@ -229,15 +228,16 @@ def quick_metric_bookkeeping(model) -> None:
     not the class) a :class:`keras.metrics.Mean` whose ``reset_state`` and
     ``result`` are Keras' own is reset by assigning zeros to its variables
     and read as ``DivNoNan(total, count)`` with TensorFlow's raw ops -- the
-    kernels Keras runs, the same bits.  Any other metric, and any call inside a traced function, goes to
-    Keras as before.
+    kernels Keras runs, the same bits.  Any other metric, and any call inside
+    a traced function, goes to Keras as before.
     """
     try:
         import tensorflow as tf
         from keras.metrics import Mean
         from keras.src.trainers.trainer import Trainer
 
-        reset_metrics, get_metrics_result = Trainer.reset_metrics, Trainer.get_metrics_result
+        reset_metrics = Trainer.reset_metrics
+        get_metrics_result = Trainer.get_metrics_result
         reset_state, result = Mean.reset_state, Mean.result
     except (ImportError, AttributeError) as exc:
         quick_metric_bookkeeping.hook.fall_back(str(exc))
