@@ -230,12 +230,29 @@ def watches_batches(callbacks) -> bool:
 
 
 def _assign(dst, src) -> None:
+    """``d.assign(s)`` for each pair: one raw TensorFlow op per variable.
+
+    Keras' own ``assign`` converts and checks through its backend layer,
+    about 0.1 ms a variable: two thirds of the copies' time in a small fit.
+    The values copied are the same tensors either way.
+    """
+    import tensorflow as tf
+
     if len(dst) != len(src):
         raise RuntimeError("models with one signature hold different variables")
     for d, s in zip(dst, src):
         if tuple(d.shape) != tuple(s.shape) or d.dtype != s.dtype:
             raise RuntimeError("models with one signature hold different variables")
-        d.assign(s.value)
+        target, source = d.value, s.value
+        if isinstance(target, tf.Variable) and isinstance(source, tf.Variable):
+            tf.raw_ops.AssignVariableOp(
+                resource=target.handle,
+                value=tf.raw_ops.ReadVariableOp(
+                    resource=source.handle, dtype=source.dtype
+                ),
+            )
+        else:
+            d.assign(s.value)
 
 
 def _optimizer_variables(model) -> list:
