@@ -171,7 +171,7 @@ def warm_up() -> tuple[int, list]:
 
 # A worker's start-up (spawn, import of TensorFlow), as last measured here.
 _start_up = {"seconds": 5.0}
-START_FACTOR = 2.0
+START_FACTOR = 4.0
 _warm: weakref.WeakSet = weakref.WeakSet()  # executors whose workers ran a warm-up
 
 

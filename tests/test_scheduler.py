@@ -122,17 +122,17 @@ class TestProcesses:
             )
 
     def test_a_small_sweep_starts_no_worker(self, data, tmp_path, monkeypatch):
-        # 24 fits of 0.15 s: 3.6 s, less than twice a worker's start-up
+        # 24 fits of 0.15 s: 3.6 s, less than START_FACTOR (4) worker start-ups
         monkeypatch.setattr(_scheduler, "_warm", type(_scheduler._warm)())
         monkeypatch.setitem(_scheduler._start_up, "seconds", 5.0)
         log = tmp_path / "log"
         log.mkdir()
         self.search(log, n_jobs=2).fit(*data)
         assert set(fits_by_process(log)) == {os.getpid()}
-        # the same sweep, if workers took 1 s to start: they are started (the
+        # the same sweep, if workers took 0.5 s to start: they are started (the
         # worker is ready here, though not known to be, so that it gets fits)
         _compat.loky_executor(1).submit(_scheduler.warm_up).result()
-        monkeypatch.setitem(_scheduler._start_up, "seconds", 1.0)
+        monkeypatch.setitem(_scheduler._start_up, "seconds", 0.5)
         log2 = tmp_path / "log2"
         log2.mkdir()
         self.search(log2, n_jobs=2).fit(*data)
