@@ -1,6 +1,6 @@
 """How time and memory grow with the sweep: fits, rows, width; and large data.
 
-Three tables, each row measured in this one invocation (the machines are
+Five tables, each row measured in this one invocation (the machines are
 shared and noisy: read medians and ratios, and rerun before quoting):
 
 * ``fits``  -- the benchmark grid of ``bench_search.py`` (diabetes, 4 widths
@@ -8,10 +8,15 @@ shared and noisy: read medians and ratios, and rerun before quoting):
   40, 400 and 2,000 fits, at ``n_jobs=1`` and ``n_jobs=2`` (fresh workers,
   start-up included).  Memory: the peak resident set of every process
   (parent and each worker, reported separately) and the parent's growth
-  per 1,000 fits over the last fifth of the sweep -- flat means a few MB
-  at most.  The last fifth, because a trace is not growth: scikit-learn
-  runs the candidates in order, so at ``n_jobs=1`` the last of the four
-  architectures is traced three quarters of the way through.
+  per 1,000 fits over the last fifth of the sweep.  Read that column with
+  care: a trace is not growth, and that fifth holds the refit (its fit on
+  all rows traces one more model) and, at ``n_jobs=2``, whatever
+  architecture the parent moved to last.  The ``memory`` table measures
+  growth where nothing is traced.
+* ``memory`` -- 1,000 fits of one architecture (2 learning rates x 5 folds
+  x 100 seeds, ``n_jobs=1``): the parent's resident memory after every
+  100th fit, and its growth per 1,000 fits from fit 200 on -- nothing is
+  traced there, so any growth is a leak.
 * ``rows``  -- one 3-fold ``cross_val_score`` of an MLP (64, 32), batch
   256, 2 epochs, on ``make_regression`` data of 400, 20,000 and 200,000
   rows x 40 features: ``SeededKerasRegressor`` against plain scikeras
@@ -23,7 +28,7 @@ shared and noisy: read medians and ratios, and rerun before quoting):
 
 Usage::
 
-    python benchmarks/bench_scale.py                 # all three tables
+    python benchmarks/bench_scale.py                 # every table
     python benchmarks/bench_scale.py --only rows --repeats 3
     python benchmarks/bench_scale.py --only fits --max-seeds 10
 """
@@ -118,7 +123,7 @@ def diabetes():
     return StandardScaler().fit_transform(X), y
 
 
-def grid_search(n_seeds, n_jobs, widths=(8, 16, 32, 64)):
+def grid_search(n_seeds, n_jobs, widths=(8, 16, 32, 64), refit=True):
     net = seeded_keras.SeededKerasRegressor(
         optimizer="adam", loss="mse", epochs=20, batch_size=32, verbose=0
     )
@@ -134,6 +139,7 @@ def grid_search(n_seeds, n_jobs, widths=(8, 16, 32, 64)):
         random_state=0,
         n_jobs=n_jobs,
         n_seeds=n_seeds,
+        refit=refit,
     )
 
 
@@ -263,15 +269,46 @@ def table_quickstart(args):
     print("same mean_test_mse bits at n_jobs=1 and 2")
 
 
+def table_memory(args):
+    """One architecture, so that nothing is traced after the first fits:
+    the parent's resident memory every 100 fits (n_jobs=1)."""
+    from seeded_keras import _regressor
+
+    X, y = diabetes()
+    n_seeds = min(2 * args.max_seeds, 100)
+    n_fits = 10 * n_seeds
+    print(f"\nmemory: {n_fits} fits of one architecture (16 units, 2 learning rates)")
+    proc, marks = psutil.Process(), {}
+    fit = _regressor.SeededKerasRegressor.fit
+
+    def counted(self, *a, **k):
+        out = fit(self, *a, **k)
+        marks[len(marks) + 1] = proc.memory_info().rss / MB
+        return out
+
+    _regressor.SeededKerasRegressor.fit = counted
+    try:
+        _trainer_pool.clear()
+        grid_search(n_seeds, 1, widths=(16,), refit=False).fit(X, y)
+    finally:
+        _regressor.SeededKerasRegressor.fit = fit
+    every = [f"{marks[n]:.0f}" for n in range(100, n_fits + 1, 100)]
+    print(f"parent MB every 100 fits: {' '.join(every)}")
+    if n_fits >= 400:
+        slope = (marks[n_fits] - marks[200]) / (n_fits - 200) * 1000
+        print(f"growth from fit 200 to {n_fits}: {slope:.1f} MB per 1,000 fits")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--max-seeds", type=int, default=50)
-    parser.add_argument("--only", default="fits,rows,width,quickstart")
+    parser.add_argument("--only", default="fits,memory,rows,width,quickstart")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, {args.repeats} round(s) per row")
     tables = {
         "fits": table_fits,
+        "memory": table_memory,
         "rows": table_rows,
         "width": table_width,
         "quickstart": table_quickstart,
