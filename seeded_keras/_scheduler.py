@@ -245,19 +245,21 @@ class _Workers(threading.Thread):
                 return
 
 
-def _beside_workers(tasks, ignored, n_jobs: int, executor) -> list:
+def _beside_workers(tasks, ignored, n_jobs: int, get_executor) -> list:
     """The parent and ``n_jobs - 1`` loky workers take chunks from one queue.
 
     Workers already warm (they ran a warm-up for an earlier search) join at
     once.  Otherwise the parent fits a first chunk, and starts the workers
     only if what is left would keep it busy for more than
     :data:`START_FACTOR` times a worker's start-up: a smaller sweep is done
-    sooner without them.
+    sooner without them, and spawns no process at all (``get_executor``
+    is called only when workers are warm or to be started).
     """
     chunks = Chunks(tasks, ignored, n_jobs)
     results: list = [None] * len(tasks)
     workers = None
-    if _is_warm(executor):
+    executor = get_executor() if len(_warm) else None  # maybe the warm one
+    if executor is not None and _is_warm(executor):
         workers = _Workers(executor, chunks, n_jobs - 1, results)
         workers.start()
     started, n_done = time.perf_counter(), 0
@@ -272,6 +274,7 @@ def _beside_workers(tasks, ignored, n_jobs: int, executor) -> list:
             if workers is None and n_done == len(chunk):  # after the first
                 per_fit = (time.perf_counter() - started) / n_done
                 if chunks.left() * per_fit > START_FACTOR * _start_up["seconds"]:
+                    executor = executor or get_executor()
                     workers = _Workers(executor, chunks, n_jobs - 1, results)
                     workers.start()
     finally:
@@ -312,9 +315,11 @@ class _Dispatch(joblib.Parallel):
         if kind in (None, "sequential", "threads"):
             return super().__call__(iterable)
         tasks = list(iterable)
-        executor = _compat.loky_executor(n_jobs - 1) if kind == "loky" else None
-        if executor is not None:
-            return _beside_workers(tasks, ignored, n_jobs, executor)
+        get_executor = None
+        if kind == "loky":
+            get_executor = _compat.loky_executor(n_jobs - 1, start=False)
+        if get_executor is not None:
+            return _beside_workers(tasks, ignored, n_jobs, get_executor)
         chunks = Chunks(tasks, ignored, n_jobs)
         planned = []
         while chunk := chunks.take(len(planned) % n_jobs):

@@ -446,6 +446,8 @@ def test_loky_executor():
     executor = _compat.loky_executor(1)
     assert executor.submit(os.getpid).result() != os.getpid()  # a child process
     assert _compat.loky_executor(1) is executor  # reused: its workers stay warm
+    later = _compat.loky_executor(1, start=False)  # nothing made until called
+    assert callable(later) and later() is executor
 
 
 def test_steps_per_execution_for(diabetes, monkeypatch):

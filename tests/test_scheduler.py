@@ -125,10 +125,23 @@ class TestProcesses:
         # 24 fits of 0.15 s: 3.6 s, less than START_FACTOR (4) worker start-ups
         monkeypatch.setattr(_scheduler, "_warm", type(_scheduler._warm)())
         monkeypatch.setitem(_scheduler._start_up, "seconds", 5.0)
+        made, loky_executor = [], _compat.loky_executor
+
+        def spy(n_workers, start=True):
+            get = loky_executor(n_workers, start=False)
+
+            def counted():
+                made.append(n_workers)
+                return get()
+
+            return counted() if start else counted
+
+        monkeypatch.setattr(_compat, "loky_executor", spy)
         log = tmp_path / "log"
         log.mkdir()
         self.search(log, n_jobs=2).fit(*data)
         assert set(fits_by_process(log)) == {os.getpid()}
+        assert made == []  # not even loky's executor: nothing spawned
         # the same sweep, if workers took 0.5 s to start: they are started (the
         # worker is ready here, though not known to be, so that it gets fits)
         _compat.loky_executor(1).submit(_scheduler.warm_up).result()
@@ -137,6 +150,7 @@ class TestProcesses:
         log2.mkdir()
         self.search(log2, n_jobs=2).fit(*data)
         assert len(fits_by_process(log2)) == 2
+        assert made == [1, 1]  # the warm-up above, then this search's start
 
     def test_a_fit_error_raises_in_the_search_wherever_it_ran(self, data, tmp_path):
         log = tmp_path / "log"

@@ -44,10 +44,13 @@ def parallel_plan(parallel) -> tuple[str | None, int]:
     CHECKED["joblib"],
     on_failure="fallback: the parent process waits while loky's workers fit",
 )
-def loky_executor(n_workers: int):
+def loky_executor(n_workers: int, start: bool = True):
     """joblib's reusable loky executor with ``n_workers`` workers, set up as
     ``joblib.Parallel`` sets it up (memmapped large arrays, the worker
     environment), or None when joblib's internals moved.
+
+    With ``start=False``, a function that returns the executor when called:
+    nothing is spawned before (loky starts a process with the executor).
 
     ``joblib.Parallel`` cannot give one worker: it runs ``n_jobs=1`` in the
     calling process.
@@ -60,4 +63,8 @@ def loky_executor(n_workers: int):
     except (ImportError, AttributeError, TypeError) as exc:
         loky_executor.hook.fall_back(str(exc))
         return None
-    return get_memmapping_executor(n_workers, timeout=300, env=env)
+
+    def executor():
+        return get_memmapping_executor(n_workers, timeout=300, env=env)
+
+    return executor() if start else executor
