@@ -169,7 +169,9 @@ class TestDeterminism:
         # optimizer in every fit: about 70 KB of native memory per fit, kept
         # for the life of the process.
         X, y = diabetes
-        last = [keras.optimizers.Adam().name for _ in range(2)][-1]  # "adam_<k>"
+        first, last = (keras.optimizers.Adam().name for _ in range(2))  # "adam_<k>"
+        if first == last:
+            pytest.skip("this Keras (3.2) does not number optimizer names")
         for rs in (0, 1):
             small_net(epochs=1, random_state=rs, optimizer__learning_rate=0.01).fit(
                 X, y
