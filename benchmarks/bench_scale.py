@@ -16,7 +16,7 @@ shared and noisy: read medians and ratios, and rerun before quoting):
 * ``memory`` -- 1,000 fits of one architecture (2 learning rates x 5 folds
   x 100 seeds, ``n_jobs=1``): the parent's resident memory after every
   100th fit, and its growth per 1,000 fits from fit 200 on -- nothing is
-  traced there, so any growth is a leak.
+  traced there, so any growth is not tracing (a leak, or the allocator).
 * ``rows``  -- one 3-fold ``cross_val_score`` of an MLP (64, 32), batch
   256, 2 epochs, on ``make_regression`` data of 400, 20,000 and 200,000
   rows x 40 features: ``SeededKerasRegressor`` against plain scikeras
@@ -169,7 +169,7 @@ def table_fits(args):
             workers = [m for m in mem.worker_peaks_mb() if m > 200]
             ratio = f"{med[1] / med[2]:7.2f}" if n_jobs == 2 else f"{'':>7}"
             worker = f"{max(workers):10.0f}" if workers else f"{'-':>10}"
-            # growth is read in the last fifth, every model traced: long sweeps
+            # growth over the last fifth (it may hold traces, see above): long sweeps
             growth = mem.growth_per_1000_fits_mb(n_fits) if n_fits >= 400 else None
             growth = f"{growth:13.1f}" if growth is not None else f"{'-':>13}"
             print(
