@@ -297,21 +297,27 @@ def borrow_trainer(
 ) -> Iterator[Any]:
     """Lend an idle trainer for ``key`` (made by ``make()`` when none is idle).
 
-    ``steps_per_execution`` is part of the key (it is read when the train
-    function is traced), and so is ``data_key``, the structure of the
-    training data: a trainer is traced for one input structure only, as a
-    fresh model would be (``tf.function`` would otherwise relax the shapes
-    it traced for).  Yields None when ``make()`` does not give a model of
-    this signature.  A trainer whose fit raised is not returned to the pool.
+    A trainer reads its ``steps_per_execution`` on every call
+    (:func:`seeded_keras._compat.steps_read_at_run_time`), so one serves
+    epochs of any length: a search's folds and its refit.  Where Keras
+    bakes the count into the trace (3.2), the count is part of the key.  So
+    is ``data_key``, the structure of the training data: a trainer is traced
+    for one input structure only, as a fresh model would be
+    (``tf.function`` would otherwise relax the shapes it traced for).
+    Yields None when ``make()`` does not give a model of this signature.  A
+    trainer whose fit raised is not returned to the pool.
     """
-    full_key = (key, steps_per_execution, data_key)
+    counted = _compat.steps_read_at_run_time()
+    full_key = (key, None if counted else steps_per_execution, data_key)
     _, trainer = _take(lambda k: k == full_key)
     if trainer is None:
         trainer = make()
         if signature(trainer) != key:
             yield None
             return
-        trainer.steps_per_execution = steps_per_execution
+        if counted and not _compat.steps_read_at_run_time(trainer):
+            full_key = (key, steps_per_execution, data_key)
+    trainer.steps_per_execution = steps_per_execution
     yield trainer
     _give_back(full_key, trainer)
 

@@ -464,4 +464,61 @@ def test_steps_per_execution_for(diabetes, monkeypatch):
         _trainer_pool.clear()
         out.append(bits(small_net(batch_size=4).fit(X, y).predict(X)))
     assert out[0] == out[1]
-    assert [spe for (_, spe, _) in _trainer_pool.idle_trainers()] == [per]
+    keyed = None if _compat.steps_read_at_run_time() else per
+    assert [spe for (_, spe, _) in _trainer_pool.idle_trainers()] == [keyed]
+
+
+def _counted_fits(counted: bool) -> list:
+    """Fit on epochs of 3 steps, then of 5, with a holdout: weights, histories."""
+    X = np.linspace(-1, 1, 80, dtype="float32").reshape(40, 2)
+    y = X @ np.array([1.5, -2.0], dtype="float32")
+    model = _metric_model()
+    if counted:
+        assert _compat.steps_read_at_run_time(model)
+    out = []
+    for n_rows, per_execution in ((20, 3), (40, 5)):
+        if counted:
+            model.steps_per_execution = per_execution
+        data = tf.data.Dataset.from_tensor_slices((X[:n_rows], y[:n_rows]))
+        hist = model.fit(
+            data.batch(8).repeat(2),
+            epochs=2,
+            steps_per_epoch=per_execution,
+            validation_data=data.batch(6),  # 4 or 7 batches: run out mid-loop
+            shuffle=False,
+            verbose=0,
+        )
+        out.append({k: np.array(v).tobytes() for k, v in hist.history.items()})
+        out.append([bits(v.numpy()) for v in model.variables])
+    return out
+
+
+def test_steps_read_at_run_time():
+    model = _metric_model()
+    if not _compat.steps_read_at_run_time():  # Keras 3.2 unrolls its steps
+        assert not _compat.steps_read_at_run_time(model)
+        assert model.train_function is None
+        pytest.skip("this Keras bakes the step count into an unrolled trace")
+    assert _compat.steps_read_at_run_time(model)
+    assert model.train_function is not None and model.test_function is not None
+    # one model trained on epochs of 3 steps, then of 5, each in one execution
+    counted = _counted_fits(counted=True)
+    # Keras' own functions, one step per execution: the same bits
+    assert counted == _counted_fits(counted=False)
+
+
+def test_steps_read_at_run_time_falls_back(monkeypatch, fresh_warnings):
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    if not hasattr(TensorFlowTrainer, "_make_function"):
+        pytest.skip("this Keras bakes the step count into an unrolled trace")
+    monkeypatch.setattr(TensorFlowTrainer, "_make_function", lambda self, f: f)
+    _compat._keras._counted_loop_parts.cache_clear()
+    try:
+        with pytest.warns(_compat.CompatWarning, match="get_next_as_optional"):
+            assert not _compat.steps_read_at_run_time()
+        model = _metric_model()
+        assert not _compat.steps_read_at_run_time(model)
+        assert model.train_function is None
+    finally:
+        _compat._keras._counted_loop_parts.cache_clear()

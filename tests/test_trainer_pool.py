@@ -168,11 +168,39 @@ def test_one_epoch_per_execution_unless_batches_are_watched(diabetes):
     _trainer_pool.clear()
     small_net().fit(X, y)  # 160 rows, batches of 32: 5 steps per epoch
     counting = Counting()
+    assert idle_steps_per_execution() == [5]
     est = small_net(callbacks=[counting]).fit(X, y)
-    per_execution = sorted(spe for (_, spe, _) in _trainer_pool.idle_trainers())
-    assert per_execution == [1, 5]
+    # a trainer that reads its step count per call serves both fits
+    counted = _compat.steps_read_at_run_time()
+    assert idle_steps_per_execution() == ([1] if counted else [1, 5])
     assert est.callbacks[0].batches == 0  # copied afresh for the fit
     assert est.n_epochs_ == 2
+
+
+def idle_steps_per_execution() -> list:
+    """The step count each idle trainer was last lent with."""
+    with _trainer_pool._lock:
+        trainers = [t for ts in _trainer_pool._idle.values() for t in ts]
+    return sorted(t.steps_per_execution for t in trainers)
+
+
+def test_a_refit_on_more_rows_trains_on_the_folds_trainer(monkeypatch, diabetes):
+    """Folds of 120 rows (4 steps per epoch), then a refit on 160 (5 steps)."""
+    X, y = diabetes
+    results = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("SEEDED_KERAS_REUSE", flag)
+        _trainer_pool.clear()
+        results[flag] = [
+            bits(small_net(epochs=3).fit(X[rows], y[rows]).predict(X))
+            for rows in (slice(0, 120), slice(40, 160), slice(0, 160))
+        ]
+    assert results["1"] == results["0"]
+    if _compat.steps_read_at_run_time():  # one trainer, traced once
+        assert list(_trainer_pool.idle_trainers().values()) == [1]
+        assert idle_steps_per_execution() == [5]
+    else:  # Keras 3.2: the step count is part of a trainer's trace
+        assert list(_trainer_pool.idle_trainers().values()) == [1, 1]
 
 
 def test_predict_groups_at_most_16_batches_per_execution(diabetes, monkeypatch):

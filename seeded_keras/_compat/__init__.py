@@ -21,6 +21,7 @@ from ._keras import (
     learning_rate_variable,
     quick_metric_bookkeeping,
     steps_per_execution_for,
+    steps_read_at_run_time,
     validation_in_one_execution,
 )
 from ._registry import HOOKS, CompatError, CompatWarning
@@ -62,6 +63,7 @@ __all__ = [
     "safe_indexing",
     "search_with",
     "steps_per_execution_for",
+    "steps_read_at_run_time",
     "tf_global_seed",
     "validation_in_one_execution",
 ]

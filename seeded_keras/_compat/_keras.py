@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import functools
 import random
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ __all__ = [
     "learning_rate_variable",
     "quick_metric_bookkeeping",
     "steps_per_execution_for",
+    "steps_read_at_run_time",
     "validation_in_one_execution",
 ]
 
@@ -299,3 +301,151 @@ def quick_metric_bookkeeping(model) -> None:
 
     model.reset_metrics = quick_reset
     model.get_metrics_result = quick_results
+
+
+@functools.cache
+def _counted_loop_parts():
+    """Keras' ``reduce_per_replica`` when its trainer loops as checked, else None."""
+    try:
+        from keras.src.backend.tensorflow import trainer as tf_trainer
+    except ImportError as exc:
+        steps_read_at_run_time.hook.fall_back(str(exc))
+        return None
+    make = getattr(tf_trainer.TensorFlowTrainer, "_make_function", None)
+    if make is None:
+        return None  # Keras 3.2 unrolls: the count is part of the trace
+    reduce_per_replica = getattr(tf_trainer, "reduce_per_replica", None)
+    if reduce_per_replica is None or not calls(make, "get_next_as_optional"):
+        steps_read_at_run_time.hook.fall_back(
+            "_make_function no longer loops over get_next_as_optional "
+            "with reduce_per_replica"
+        )
+        return None
+    return reduce_per_replica
+
+
+@hook(
+    "keras",
+    "TensorFlowTrainer._make_function and keras' reduce_per_replica / "
+    "_autoconvert_optionals",
+    _KERAS,
+    on_failure="fallback: a trained model is traced once per number of steps "
+    "per epoch (a search's refit traces its own)",
+)
+def steps_read_at_run_time(model=None) -> bool:
+    """Give ``model`` train and test functions that read the step count per call.
+
+    Keras traces its loop of ``steps_per_execution`` steps with that number
+    baked in, so a model that trains on epochs of 12 steps and then of 14
+    (a search's folds, then its refit) is traced twice.  The functions set
+    here run the same loop -- Keras' own, one ``train_step`` (or
+    ``test_step``) per batch through the same ``tf.function``, stopping
+    when the count is reached or the data runs out -- but take the count
+    as a tensor, read from ``model.steps_per_execution`` on every call.  The
+    steps are the same graph ops on the same batches: the same bits.
+
+    Returns False, changing nothing, on Keras that unrolls the steps instead
+    (3.2; see :func:`steps_per_execution_for`), for a model that runs
+    eagerly, and on a moved internal (with a warning, once).  With no
+    ``model``, only says whether a model would get them.
+    """
+    import tensorflow as tf
+
+    reduce_per_replica = _counted_loop_parts()
+    if reduce_per_replica is None or model is None or model.run_eagerly:
+        return reduce_per_replica is not None and model is None
+    autoconvert = getattr(model, "_autoconvert_optionals", None)
+    if autoconvert is None:
+        steps_read_at_run_time.hook.fall_back("no Trainer._autoconvert_optionals")
+        return False
+    step_counts: dict = {}  # n -> the scalar tensor n, made once
+
+    def counted(step_function):
+        @tf.autograph.experimental.do_not_convert
+        def one_step_on_data(data):
+            outputs = model.distribute_strategy.run(step_function, args=(data,))
+            return reduce_per_replica(
+                outputs, model.distribute_strategy, reduction="auto"
+            )
+
+        one_step_on_data = autoconvert(
+            tf.function(
+                one_step_on_data, reduce_retracing=True, jit_compile=model.jit_compile
+            )
+        )
+
+        @tf.autograph.experimental.do_not_convert
+        def multi_step_on_iterator(iterator, steps):
+            # Keras' loop (TensorFlowTrainer._make_function), with ``steps``
+            # for self.steps_per_execution and no unrolling
+            empty_outputs = tf.experimental.Optional.empty(None)
+
+            def cond(execution_step, optional_outputs, next_optional_inputs):
+                return tf.logical_and(
+                    tf.less(execution_step, steps), next_optional_inputs.has_value()
+                )
+
+            def body(execution_step, optional_outputs, next_optional_inputs):
+                def has_next():
+                    next_optional_outputs = tf.experimental.Optional.from_value(
+                        one_step_on_data(next_optional_inputs.get_value())
+                    )
+                    empty_outputs._element_spec = next_optional_outputs.element_spec
+                    return next_optional_outputs
+
+                def no_has_next():
+                    optional_outputs._element_spec = empty_outputs._element_spec
+                    return optional_outputs
+
+                next_optional_outputs = tf.cond(
+                    tf.logical_and(
+                        tf.less(execution_step, steps),
+                        next_optional_inputs.has_value(),
+                    ),
+                    has_next,
+                    no_has_next,
+                )
+                return (
+                    execution_step + 1,
+                    next_optional_outputs,
+                    tf.cond(
+                        tf.less(execution_step + 1, steps),
+                        lambda: iterator.get_next_as_optional(),
+                        lambda: next_optional_inputs,
+                    ),
+                )
+
+            execution_step = tf.constant(0)
+            next_optional_inputs = iterator.get_next_as_optional()
+            _, final_optional_outputs, _ = tf.while_loop(
+                cond,
+                body,
+                loop_vars=[execution_step, empty_outputs, next_optional_inputs],
+            )
+            final_optional_outputs._element_spec = empty_outputs.element_spec
+            return final_optional_outputs
+
+        multi_step_on_iterator = tf.function(
+            multi_step_on_iterator, reduce_retracing=True
+        )
+
+        def function(iterator):
+            if not isinstance(
+                iterator, (tf.data.Iterator, tf.distribute.DistributedIterator)
+            ):  # Keras' own path for other iterators: one traced step each
+                for _, data in zip(range(model.steps_per_execution), iterator):
+                    outputs = one_step_on_data(data)
+                return outputs
+            n = int(model.steps_per_execution)
+            if n not in step_counts:
+                step_counts[n] = tf.constant(n, tf.int32)
+            opt_outputs = multi_step_on_iterator(iterator, step_counts[n])
+            if not opt_outputs.has_value():
+                raise StopIteration
+            return opt_outputs.get_value()
+
+        return function
+
+    model.train_function = counted(model.train_step)
+    model.test_function = counted(model.test_step)
+    return True
