@@ -46,7 +46,7 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from numbers import Real
 
 import joblib
@@ -161,9 +161,11 @@ def run_chunk(chunk, pin: bool = False) -> tuple[int, list]:
 
 def warm_up() -> tuple[int, list]:
     """Import what a fit needs (TensorFlow, Keras, scikeras) in one of our
-    workers, and pin it to a CPU of its own (``SEEDED_KERAS_PIN_WORKERS=0``
-    opts out)."""
+    workers, pin it to a CPU of its own (``SEEDED_KERAS_PIN_WORKERS=0``
+    opts out), and keep loky from restarting it for TensorFlow's memory
+    (:func:`seeded_keras._compat.keep_worker_with_tensorflow`)."""
     _threads.pin_worker_to_a_cpu(by_default=True)
+    _compat.keep_worker_with_tensorflow()
     from . import _regressor  # noqa: F401
 
     return os.getpid(), []
@@ -253,15 +255,19 @@ def _beside_workers(tasks, ignored, n_jobs: int, get_executor) -> list:
     only if what is left would keep it busy for more than
     :data:`START_FACTOR` times a worker's start-up: a smaller sweep is done
     sooner without them, and spawns no process at all (``get_executor``
-    is called only when workers are warm or to be started).
+    is called only when workers are warm or to be started).  While workers
+    run, the parent keeps to a CPU of its own
+    (:func:`seeded_keras._threads.parent_on_a_cpu`).
     """
     chunks = Chunks(tasks, ignored, n_jobs)
     results: list = [None] * len(tasks)
     workers = None
+    pinned = ExitStack()  # the parent on a CPU of its own while workers run
     executor = get_executor() if len(_warm) else None  # maybe the warm one
     if executor is not None and _is_warm(executor):
         workers = _Workers(executor, chunks, n_jobs - 1, results)
         workers.start()
+        pinned.enter_context(_threads.parent_on_a_cpu(n_jobs))
     started, n_done = time.perf_counter(), 0
     try:
         while workers is None or workers.error is None:
@@ -277,9 +283,11 @@ def _beside_workers(tasks, ignored, n_jobs: int, get_executor) -> list:
                     executor = executor or get_executor()
                     workers = _Workers(executor, chunks, n_jobs - 1, results)
                     workers.start()
+                    pinned.enter_context(_threads.parent_on_a_cpu(n_jobs))
     finally:
         # Done, an error or Ctrl-C: the workers get nothing new.  Once the
         # parent found the queue empty, only running chunks are left.
+        pinned.close()
         if workers is not None:
             workers.parent_done.set_result(None)
     if workers is None:

@@ -450,6 +450,21 @@ def test_loky_executor():
     assert callable(later) and later() is executor
 
 
+def test_keep_worker_with_tensorflow(monkeypatch, fresh_warnings):
+    import multiprocessing
+
+    from joblib.externals.loky import process_executor
+
+    assert not _compat.keep_worker_with_tensorflow()  # not in a worker
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    monkeypatch.setattr(process_executor, "_USE_PSUTIL", True)
+    assert _compat.keep_worker_with_tensorflow()
+    assert process_executor._USE_PSUTIL is False  # read by loky's worker loop
+    monkeypatch.delattr(process_executor, "_USE_PSUTIL")
+    with pytest.warns(_compat.CompatWarning, match="_USE_PSUTIL"):
+        assert not _compat.keep_worker_with_tensorflow()
+
+
 def test_steps_per_execution_for(diabetes, monkeypatch):
     from seeded_keras import _trainer_pool
 
@@ -505,6 +520,24 @@ def test_steps_read_at_run_time():
     counted = _counted_fits(counted=True)
     # Keras' own functions, one step per execution: the same bits
     assert counted == _counted_fits(counted=False)
+
+
+def test_steps_read_at_run_time_calls_the_trace_directly():
+    traced = tf.function(lambda it, n: it.get_next() * n)
+    data = iter(tf.data.Dataset.range(4))
+    n = tf.constant(10, tf.int64)
+    again = _compat._keras._direct_call(traced, data, n)
+    assert [int(again()) for _ in range(3)] == [0, 10, 20]  # the same iterator
+
+    class NoCallFlat:  # a TensorFlow without ConcreteFunction._call_flat
+        def get_concrete_function(self, *args):
+            return object()
+
+        def __call__(self, it, n):
+            return traced(it, n)
+
+    fallback = _compat._keras._direct_call(NoCallFlat(), data, n)
+    assert int(fallback()) == 30
 
 
 def test_steps_read_at_run_time_falls_back(monkeypatch, fresh_warnings):

@@ -114,12 +114,33 @@ class TestProcesses:
         # each process kept to one architecture (fit_intercept), bar one steal
         pairs = {(pid, fit[0]) for pid, fits in by_pid.items() for fit in fits}
         assert len(pairs) <= 3
+        if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) > 1:
+            # while the worker ran, each process kept to a CPU of its own
+            # (the refit, alone again, runs on every CPU)
+            fits_cpus = {pid: {f[2] for f in fits[:3]} for pid, fits in by_pid.items()}
+            assert all(len(c) == 1 and "," not in c.pop() for c in fits_cpus.values())
+            assert by_pid[os.getpid()][-1][2] == ",".join(
+                map(str, sorted(os.sched_getaffinity(0)))
+            )
         serial = ReconciledSearchCV(Ridge(), search.param_grid, scoring=MSE, cv=4)
         serial.fit(*data)
         for key in ("mean_test_score", "split3_test_score"):
             np.testing.assert_array_equal(
                 search.cv_results_[key], serial.cv_results_[key]
             )
+
+    def test_a_worker_that_ran_another_task_first_stays(self, data, tmp_path):
+        # loky measures a worker's memory after its first task and restarts
+        # it once it grew by 300 MB: TensorFlow's import did, when that first
+        # task was someone else's
+        _compat.loky_executor(1).shutdown(wait=True)
+        first = _compat.loky_executor(1).submit(os.getpid).result()
+        assert set(_scheduler.warm_workers(1)) == {first}
+        log = tmp_path / "log"
+        log.mkdir()
+        self.search(log, n_jobs=2).fit(*data)
+        assert set(fits_by_process(log)) == {os.getpid(), first}
+        assert _compat.loky_executor(1).submit(os.getpid).result() == first
 
     def test_a_small_sweep_starts_no_worker(self, data, tmp_path, monkeypatch):
         # 24 fits of 0.15 s: 3.6 s, less than START_FACTOR (4) worker start-ups
@@ -171,6 +192,50 @@ class TestProcesses:
         with joblib.parallel_backend("threading", n_jobs=2):
             self.search(log, n_jobs=2).fit(*data)
         assert set(fits_by_process(log)) == {os.getpid()}
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity"
+)
+def test_the_parent_keeps_to_a_cpu_of_its_own_while_workers_run(monkeypatch, tmp_path):
+
+    from seeded_keras import _threads
+
+    cpus = [0, 1, 2, 3]
+    masks: dict = {}  # tid -> the CPUs it may run on
+    monkeypatch.setattr(os, "sched_getaffinity", lambda tid: set(masks.get(tid, cpus)))
+    monkeypatch.setattr(os, "sched_setaffinity", lambda tid, c: masks.update({tid: c}))
+    monkeypatch.setattr(_threads, "_thread_ids", lambda: list(tids))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # our own lock files
+    monkeypatch.delenv(_threads.PIN_ENV_VAR, raising=False)
+    tids = [0, 11, 12]
+    masks[12] = {2, 3}  # a thread the user confined already
+    _, held = _threads._claim_a_cpu([0])  # another search's worker holds CPU 0
+    with _threads.parent_on_a_cpu(n_procs=2) as cpu:
+        assert cpu == 1  # the lowest CPU no one holds
+        assert all(masks[t] == {1} for t in tids)
+        with _threads.parent_on_a_cpu(n_procs=2) as nested:  # another search
+            assert nested is None
+        tids.append(13)  # a thread started meanwhile
+        masks[13] = {1}
+    # every thread back where it was; the new one gets the process's CPUs
+    assert masks == {0: set(cpus), 11: set(cpus), 12: {2, 3}, 13: set(cpus)}
+    assert _threads._claim_a_cpu([1])[0] == 1  # released
+    held.close()
+    masks.clear()
+    for n_procs, setting, child in [
+        (5, None, False),  # more processes than CPUs: no one's own CPU
+        (2, "0", False),  # the opt-out
+        (2, None, True),  # a search inside a worker process
+    ]:
+        if setting is not None:
+            monkeypatch.setenv(_threads.PIN_ENV_VAR, setting)
+        if child:
+            import multiprocessing
+
+            monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+        with _threads.parent_on_a_cpu(n_procs) as cpu:
+            assert cpu is None and masks == {}
 
 
 def test_pinning_by_default_and_its_opt_out(monkeypatch, tmp_path):

@@ -12,7 +12,7 @@ The scikeras hooks live in :mod:`._scikeras` (imported by the regressor
 only, so that importing the search machinery does not need scikeras first).
 """
 
-from ._joblib import loky_executor, parallel_plan
+from ._joblib import keep_worker_with_tensorflow, loky_executor, parallel_plan
 from ._keras import (
     compile_objects,
     fresh_names,
@@ -52,6 +52,7 @@ __all__ = [
     "fresh_names",
     "inline",
     "iter_layers",
+    "keep_worker_with_tensorflow",
     "keras_seed_source",
     "learning_rate_variable",
     "loky_executor",

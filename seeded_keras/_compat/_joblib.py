@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._registry import hook
 from .versions import CHECKED
 
-__all__ = ["loky_executor", "parallel_plan"]
+__all__ = ["keep_worker_with_tensorflow", "loky_executor", "parallel_plan"]
 
 
 @hook(
@@ -68,3 +68,39 @@ def loky_executor(n_workers: int, start: bool = True):
         return get_memmapping_executor(n_workers, timeout=300, env=env)
 
     return executor() if start else executor
+
+
+@hook(
+    "joblib",
+    "joblib.externals.loky.process_executor._USE_PSUTIL (a worker's memory-leak check)",
+    CHECKED["joblib"],
+    on_failure="fallback: a loky worker whose first task was not seeded_keras's "
+    "is restarted, without TensorFlow, after its next task",
+)
+def keep_worker_with_tensorflow() -> bool:
+    """Stop loky from restarting this worker for the memory TensorFlow holds.
+
+    loky measures a worker's memory after the worker's first task, and shuts
+    the worker down (starting a fresh one) once it has grown by 300 MB
+    since.  Importing TensorFlow, Keras and scikeras grows a process by
+    about 650 MB: a worker whose first task was someone else's (another
+    ``Parallel`` call on the same reusable executor) was shut down right
+    after seeded_keras's warm-up, and the search went on without it.  In a
+    worker process only, this turns loky's check off for the worker's life
+    (loky then collects garbage every second instead, as it does without
+    psutil).  Returns whether it did.
+    """
+    import multiprocessing
+
+    if multiprocessing.parent_process() is None:
+        return False
+    try:
+        from joblib.externals.loky import process_executor
+    except ImportError as exc:
+        keep_worker_with_tensorflow.hook.fall_back(str(exc))
+        return False
+    if not isinstance(getattr(process_executor, "_USE_PSUTIL", None), bool):
+        keep_worker_with_tensorflow.hook.fall_back("loky has no _USE_PSUTIL flag")
+        return False
+    process_executor._USE_PSUTIL = False
+    return True
