@@ -152,24 +152,37 @@ def _set_affinity(tid, cpus) -> None:
 _parent_lock = threading.Lock()
 
 
+def _tensorflow_threads() -> list:
+    """Thread ids of TensorFlow's own threads (``tf_Compute``, ...) in this process."""
+    tids = []
+    for tid in _thread_ids():
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                if f.read().startswith("tf_"):
+                    tids.append(tid)
+        except OSError:  # a thread that has just exited
+            continue
+    return tids
+
+
 @contextmanager
 def parent_on_a_cpu(n_procs: int) -> Iterator[int | None]:
-    """Confine this (parent) process to a CPU of its own while the block runs.
+    """Confine the fitting threads of this (parent) process to a CPU of its own.
 
     While a search's parent fits beside its pinned loky workers
-    (:func:`pin_worker_to_a_cpu`), an unpinned parent keeps handing work
-    between its threads across every core, the workers' included: each of
-    its fits ran about 12% slower than with its threads on one core of its
-    own (2 cores, one worker).  So, for the block, every thread of this
-    process is moved to the lowest CPU no pinned worker holds (claimed with
-    the same lock files), and afterwards every thread gets back the CPUs it
-    had (a thread started meanwhile, the process's).  Same conditions as
-    the workers' pinning: Linux, the main process, not with
-    ``SEEDED_KERAS_PIN_WORKERS=0``; and only when the ``n_procs`` processes
-    of the search (the parent and its workers) have a CPU each, and no
-    other search of this process holds one.  Yields the CPU, or None when
-    nothing was pinned.
-    No result changes: only where the threads run.
+    (:func:`pin_worker_to_a_cpu`), its fits hand work back and forth between
+    the calling thread and TensorFlow's inter-op threads; unpinned, those
+    threads keep landing on the workers' CPUs.  So, for the block, the
+    calling thread and TensorFlow's threads (named ``tf_*``) are moved to
+    the lowest CPU no pinned worker holds (claimed with the same lock
+    files), and afterwards each gets back the CPUs it had (a thread started
+    meanwhile on that CPU, the process's).  No other thread of the process
+    (the user's own) is touched.  Same conditions as the workers' pinning:
+    Linux, the main process, not with ``SEEDED_KERAS_PIN_WORKERS=0``; and
+    only when the ``n_procs`` processes of the search (the parent and its
+    workers) have a CPU each, and no other search of this process holds
+    one.  Yields the CPU, or None when nothing was pinned.  No result
+    changes: only where the threads run.
     """
     import multiprocessing
 
@@ -191,7 +204,7 @@ def parent_on_a_cpu(n_procs: int) -> Iterator[int | None]:
             yield None
             return
         before = {}
-        for tid in _thread_ids():
+        for tid in [threading.get_native_id(), *_tensorflow_threads()]:
             try:
                 before[tid] = os.sched_getaffinity(tid)
             except OSError:
@@ -201,7 +214,15 @@ def parent_on_a_cpu(n_procs: int) -> Iterator[int | None]:
             yield cpu
         finally:
             for tid in _thread_ids():
-                _set_affinity(tid, before.get(tid, allowed))
+                if tid in before:
+                    _set_affinity(tid, before[tid])
+                    continue
+                try:  # started meanwhile by a confined thread
+                    inherited = os.sched_getaffinity(tid) == {cpu}
+                except OSError:
+                    continue
+                if inherited:
+                    _set_affinity(tid, allowed)
             handle.close()  # the CPU's lock
     finally:
         _parent_lock.release()

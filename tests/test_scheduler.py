@@ -198,6 +198,7 @@ class TestProcesses:
     not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity"
 )
 def test_the_parent_keeps_to_a_cpu_of_its_own_while_workers_run(monkeypatch, tmp_path):
+    import threading
 
     from seeded_keras import _threads
 
@@ -205,21 +206,24 @@ def test_the_parent_keeps_to_a_cpu_of_its_own_while_workers_run(monkeypatch, tmp
     masks: dict = {}  # tid -> the CPUs it may run on
     monkeypatch.setattr(os, "sched_getaffinity", lambda tid: set(masks.get(tid, cpus)))
     monkeypatch.setattr(os, "sched_setaffinity", lambda tid, c: masks.update({tid: c}))
+    # the searching thread, TensorFlow's threads, and a user's thread
+    monkeypatch.setattr(threading, "get_native_id", lambda: 10)
+    monkeypatch.setattr(_threads, "_tensorflow_threads", lambda: [11, 12])
     monkeypatch.setattr(_threads, "_thread_ids", lambda: list(tids))
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # our own lock files
     monkeypatch.delenv(_threads.PIN_ENV_VAR, raising=False)
-    tids = [0, 11, 12]
-    masks[12] = {2, 3}  # a thread the user confined already
+    tids = [10, 11, 12, 13]
+    masks[12] = {2, 3}  # a TensorFlow thread confined already
     _, held = _threads._claim_a_cpu([0])  # another search's worker holds CPU 0
     with _threads.parent_on_a_cpu(n_procs=2) as cpu:
         assert cpu == 1  # the lowest CPU no one holds
-        assert all(masks[t] == {1} for t in tids)
+        assert [masks.get(t) for t in tids] == [{1}, {1}, {1}, None]
         with _threads.parent_on_a_cpu(n_procs=2) as nested:  # another search
             assert nested is None
-        tids.append(13)  # a thread started meanwhile
-        masks[13] = {1}
+        tids.append(14)  # a thread started meanwhile by a confined one
+        masks[14] = {1}
     # every thread back where it was; the new one gets the process's CPUs
-    assert masks == {0: set(cpus), 11: set(cpus), 12: {2, 3}, 13: set(cpus)}
+    assert masks == {10: set(cpus), 11: set(cpus), 12: {2, 3}, 14: set(cpus)}
     assert _threads._claim_a_cpu([1])[0] == 1  # released
     held.close()
     masks.clear()
@@ -236,6 +240,22 @@ def test_the_parent_keeps_to_a_cpu_of_its_own_while_workers_run(monkeypatch, tmp
             monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
         with _threads.parent_on_a_cpu(n_procs) as cpu:
             assert cpu is None and masks == {}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc (Linux)")
+def test_tensorflow_threads_are_found_by_name():
+    import threading
+
+    import tensorflow as tf
+
+    from seeded_keras import _threads
+
+    tf.constant(1.0) + 1.0  # TensorFlow has started its thread pools
+    found = _threads._tensorflow_threads()
+    assert found and threading.get_native_id() not in found
+    for tid in found:
+        with open(f"/proc/self/task/{tid}/comm") as f:
+            assert f.read().startswith("tf_")
 
 
 def test_pinning_by_default_and_its_opt_out(monkeypatch, tmp_path):
