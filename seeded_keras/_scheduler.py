@@ -46,7 +46,7 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from numbers import Real
 
 import joblib
@@ -255,19 +255,15 @@ def _beside_workers(tasks, ignored, n_jobs: int, get_executor) -> list:
     only if what is left would keep it busy for more than
     :data:`START_FACTOR` times a worker's start-up: a smaller sweep is done
     sooner without them, and spawns no process at all (``get_executor``
-    is called only when workers are warm or to be started).  While workers
-    run, the parent keeps to a CPU of its own
-    (:func:`seeded_keras._threads.parent_on_a_cpu`).
+    is called only when workers are warm or to be started).
     """
     chunks = Chunks(tasks, ignored, n_jobs)
     results: list = [None] * len(tasks)
     workers = None
-    pinned = ExitStack()  # the parent on a CPU of its own while workers run
     executor = get_executor() if len(_warm) else None  # maybe the warm one
     if executor is not None and _is_warm(executor):
         workers = _Workers(executor, chunks, n_jobs - 1, results)
         workers.start()
-        pinned.enter_context(_threads.parent_on_a_cpu(n_jobs))
     started, n_done = time.perf_counter(), 0
     try:
         while workers is None or workers.error is None:
@@ -283,11 +279,9 @@ def _beside_workers(tasks, ignored, n_jobs: int, get_executor) -> list:
                     executor = executor or get_executor()
                     workers = _Workers(executor, chunks, n_jobs - 1, results)
                     workers.start()
-                    pinned.enter_context(_threads.parent_on_a_cpu(n_jobs))
     finally:
         # Done, an error or Ctrl-C: the workers get nothing new.  Once the
         # parent found the queue empty, only running chunks are left.
-        pinned.close()
         if workers is not None:
             workers.parent_done.set_result(None)
     if workers is None:

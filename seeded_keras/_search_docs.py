@@ -22,10 +22,11 @@ SHARED_PARAMETERS = """\
         ``std_fold_mse`` and ``std_seed_mse``.
     n_jobs : int or None, default=None
         Works with joblib's loky, threading and dask backends, with results
-        bitwise identical to ``n_jobs=1``.  On Linux,
-        ``SEEDED_KERAS_PIN_WORKERS=1`` in the environment before the workers
-        start gives each worker process a CPU of its own (see the parallel
-        guide); results are the same bits either way.
+        bitwise identical to ``n_jobs=1``.  On loky, the parent process is
+        one of the ``n_jobs`` and workers start only when the sweep pays
+        for them; on Linux each worker keeps to a CPU of its own
+        (``SEEDED_KERAS_PIN_WORKERS=0`` opts out; see the parallel guide).
+        Results are the same bits either way.
     refit : bool, str or callable, default=True
     cv : int, cross-validation generator or iterable, default=None
         Frozen once per ``fit`` into ``splits_``.

@@ -18,8 +18,6 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 ENV_VAR = "TF_NUM_INTRAOP_THREADS"
 DEFAULT_THREADS = "1"
@@ -109,120 +107,26 @@ def pin_worker_to_a_cpu(by_default: bool = False) -> int | None:
         if _pinned["done"]:
             return _pinned["cpu"]
         _pinned["done"] = True
-        cpu, handle = _claim_a_cpu(sorted(os.sched_getaffinity(0), reverse=True))
-        if cpu is None:
-            return None
-        for tid in _thread_ids():
-            _set_affinity(tid, {cpu})
-        _pinned.update(cpu=cpu, file=handle)
-        return cpu
+        import fcntl
+        import tempfile
 
-
-def _claim_a_cpu(cpus):
-    """The first of ``cpus`` whose lock file no process holds: (cpu, handle)."""
-    import fcntl
-    import tempfile
-
-    for cpu in cpus:
-        path = os.path.join(tempfile.gettempdir(), f"seeded_keras-cpu{cpu}.lock")
-        handle = open(path, "a")  # noqa: SIM115  (held while the CPU is ours)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            continue
-        return cpu, handle
-    return None, None
-
-
-def _thread_ids() -> list:
-    try:
-        return [int(t) for t in os.listdir("/proc/self/task")]
-    except OSError:
-        return [0]
-
-
-def _set_affinity(tid, cpus) -> None:
-    try:
-        os.sched_setaffinity(tid, cpus)
-    except OSError:  # a thread that has just exited
-        pass
-
-
-_parent_lock = threading.Lock()
-
-
-def _tensorflow_threads() -> list:
-    """Thread ids of TensorFlow's own threads (``tf_Compute``, ...) in this process."""
-    tids = []
-    for tid in _thread_ids():
-        try:
-            with open(f"/proc/self/task/{tid}/comm") as f:
-                if f.read().startswith("tf_"):
-                    tids.append(tid)
-        except OSError:  # a thread that has just exited
-            continue
-    return tids
-
-
-@contextmanager
-def parent_on_a_cpu(n_procs: int) -> Iterator[int | None]:
-    """Confine the fitting threads of this (parent) process to a CPU of its own.
-
-    While a search's parent fits beside its pinned loky workers
-    (:func:`pin_worker_to_a_cpu`), its fits hand work back and forth between
-    the calling thread and TensorFlow's inter-op threads; unpinned, those
-    threads keep landing on the workers' CPUs.  So, for the block, the
-    calling thread and TensorFlow's threads (named ``tf_*``) are moved to
-    the lowest CPU no pinned worker holds (claimed with the same lock
-    files), and afterwards each gets back the CPUs it had (a thread started
-    meanwhile on that CPU, the process's).  No other thread of the process
-    (the user's own) is touched.  Same conditions as the workers' pinning:
-    Linux, the main process, not with ``SEEDED_KERAS_PIN_WORKERS=0``; and
-    only when the ``n_procs`` processes of the search (the parent and its
-    workers) have a CPU each, and no other search of this process holds
-    one.  Yields the CPU, or None when nothing was pinned.  No result
-    changes: only where the threads run.
-    """
-    import multiprocessing
-
-    setting = os.environ.get(PIN_ENV_VAR, "").strip()
-    if (
-        setting == "0"
-        or not hasattr(os, "sched_setaffinity")
-        or multiprocessing.parent_process() is not None
-        or not _parent_lock.acquire(blocking=False)
-    ):
-        yield None
-        return
-    try:
-        allowed = os.sched_getaffinity(0)
-        cpu, handle = (None, None)
-        if 1 < n_procs <= len(allowed):
-            cpu, handle = _claim_a_cpu(sorted(allowed))
-        if cpu is None:
-            yield None
-            return
-        before = {}
-        for tid in [threading.get_native_id(), *_tensorflow_threads()]:
+        for cpu in sorted(os.sched_getaffinity(0), reverse=True):
+            path = os.path.join(tempfile.gettempdir(), f"seeded_keras-cpu{cpu}.lock")
+            handle = open(path, "a")  # noqa: SIM115  (held for the process's life)
             try:
-                before[tid] = os.sched_getaffinity(tid)
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
+                handle.close()
                 continue
-            _set_affinity(tid, {cpu})
-        try:
-            yield cpu
-        finally:
-            for tid in _thread_ids():
-                if tid in before:
-                    _set_affinity(tid, before[tid])
-                    continue
-                try:  # started meanwhile by a confined thread
-                    inherited = os.sched_getaffinity(tid) == {cpu}
-                except OSError:
-                    continue
-                if inherited:
-                    _set_affinity(tid, allowed)
-            handle.close()  # the CPU's lock
-    finally:
-        _parent_lock.release()
+            try:
+                tids = [int(t) for t in os.listdir("/proc/self/task")]
+            except OSError:
+                tids = [0]
+            for tid in tids:
+                try:
+                    os.sched_setaffinity(tid, {cpu})
+                except OSError:  # a thread that has just exited
+                    pass
+            _pinned.update(cpu=cpu, file=handle)
+            return cpu
+        return None

@@ -9,16 +9,9 @@ import time
 from sklearn.linear_model import Ridge
 
 
-def _cpus() -> str:
-    if not hasattr(os, "sched_getaffinity"):
-        return "any"
-    return ",".join(map(str, sorted(os.sched_getaffinity(0))))
-
-
 class Recorded(Ridge):
-    """Ridge that appends ``fit_intercept alpha cpus`` (the CPUs its process
-    may run on, comma-separated) to a file per pid in ``log_dir`` and takes
-    ``seconds`` per fit (so that both processes get work)."""
+    """Ridge that appends ``pid fit_intercept`` to a file in ``log_dir`` and
+    takes ``seconds`` per fit (so that both processes get work)."""
 
     def __init__(self, alpha=1.0, fit_intercept=True, log_dir="", seconds=0.0):
         super().__init__(alpha=alpha, fit_intercept=fit_intercept)
@@ -28,12 +21,12 @@ class Recorded(Ridge):
     def fit(self, X, y, sample_weight=None):
         time.sleep(self.seconds)
         with open(os.path.join(self.log_dir, f"{os.getpid()}.log"), "a") as f:
-            f.write(f"{self.fit_intercept} {self.alpha} {_cpus()}\n")
+            f.write(f"{self.fit_intercept} {self.alpha}\n")
         return super().fit(X, y, sample_weight=sample_weight)
 
 
 def fits_by_process(log_dir) -> dict:
-    """pid -> list of (fit_intercept, alpha, cpus) it fitted."""
+    """pid -> list of (fit_intercept, alpha) it fitted."""
     out = {}
     for name in os.listdir(log_dir):
         with open(os.path.join(log_dir, name)) as f:

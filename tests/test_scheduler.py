@@ -114,14 +114,6 @@ class TestProcesses:
         # each process kept to one architecture (fit_intercept), bar one steal
         pairs = {(pid, fit[0]) for pid, fits in by_pid.items() for fit in fits}
         assert len(pairs) <= 3
-        if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) > 1:
-            # while the worker ran, each process kept to a CPU of its own
-            # (the refit, alone again, runs on every CPU)
-            fits_cpus = {pid: {f[2] for f in fits[:3]} for pid, fits in by_pid.items()}
-            assert all(len(c) == 1 and "," not in c.pop() for c in fits_cpus.values())
-            assert by_pid[os.getpid()][-1][2] == ",".join(
-                map(str, sorted(os.sched_getaffinity(0)))
-            )
         serial = ReconciledSearchCV(Ridge(), search.param_grid, scoring=MSE, cv=4)
         serial.fit(*data)
         for key in ("mean_test_score", "split3_test_score"):
@@ -192,70 +184,6 @@ class TestProcesses:
         with joblib.parallel_backend("threading", n_jobs=2):
             self.search(log, n_jobs=2).fit(*data)
         assert set(fits_by_process(log)) == {os.getpid()}
-
-
-@pytest.mark.skipif(
-    not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity"
-)
-def test_the_parent_keeps_to_a_cpu_of_its_own_while_workers_run(monkeypatch, tmp_path):
-    import threading
-
-    from seeded_keras import _threads
-
-    cpus = [0, 1, 2, 3]
-    masks: dict = {}  # tid -> the CPUs it may run on
-    monkeypatch.setattr(os, "sched_getaffinity", lambda tid: set(masks.get(tid, cpus)))
-    monkeypatch.setattr(os, "sched_setaffinity", lambda tid, c: masks.update({tid: c}))
-    # the searching thread, TensorFlow's threads, and a user's thread
-    monkeypatch.setattr(threading, "get_native_id", lambda: 10)
-    monkeypatch.setattr(_threads, "_tensorflow_threads", lambda: [11, 12])
-    monkeypatch.setattr(_threads, "_thread_ids", lambda: list(tids))
-    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # our own lock files
-    monkeypatch.delenv(_threads.PIN_ENV_VAR, raising=False)
-    tids = [10, 11, 12, 13]
-    masks[12] = {2, 3}  # a TensorFlow thread confined already
-    _, held = _threads._claim_a_cpu([0])  # another search's worker holds CPU 0
-    with _threads.parent_on_a_cpu(n_procs=2) as cpu:
-        assert cpu == 1  # the lowest CPU no one holds
-        assert [masks.get(t) for t in tids] == [{1}, {1}, {1}, None]
-        with _threads.parent_on_a_cpu(n_procs=2) as nested:  # another search
-            assert nested is None
-        tids.append(14)  # a thread started meanwhile by a confined one
-        masks[14] = {1}
-    # every thread back where it was; the new one gets the process's CPUs
-    assert masks == {10: set(cpus), 11: set(cpus), 12: {2, 3}, 14: set(cpus)}
-    assert _threads._claim_a_cpu([1])[0] == 1  # released
-    held.close()
-    masks.clear()
-    for n_procs, setting, child in [
-        (5, None, False),  # more processes than CPUs: no one's own CPU
-        (2, "0", False),  # the opt-out
-        (2, None, True),  # a search inside a worker process
-    ]:
-        if setting is not None:
-            monkeypatch.setenv(_threads.PIN_ENV_VAR, setting)
-        if child:
-            import multiprocessing
-
-            monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
-        with _threads.parent_on_a_cpu(n_procs) as cpu:
-            assert cpu is None and masks == {}
-
-
-@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc (Linux)")
-def test_tensorflow_threads_are_found_by_name():
-    import threading
-
-    import tensorflow as tf
-
-    from seeded_keras import _threads
-
-    tf.constant(1.0) + 1.0  # TensorFlow has started its thread pools
-    found = _threads._tensorflow_threads()
-    assert found and threading.get_native_id() not in found
-    for tid in found:
-        with open(f"/proc/self/task/{tid}/comm") as f:
-            assert f.read().startswith("tf_")
 
 
 def test_pinning_by_default_and_its_opt_out(monkeypatch, tmp_path):
