@@ -8,7 +8,9 @@ shared and noisy: read medians and ratios, and rerun before quoting):
   40, 400 and 2,000 fits, at ``n_jobs=1`` and ``n_jobs=2`` (fresh workers,
   start-up included).  Memory: the peak resident set of every process
   (parent and each worker, reported separately) and the parent's growth
-  per 1,000 fits over the last fifth of the sweep.  Read that column with
+  per 1,000 fits over the last fifth of the sweep; and, at ``n_jobs=1``,
+  how many CPUs the search kept busy (CPU time over wall time), which
+  bounds what ``n_jobs`` can give on this machine.  Read the memory column with
   care: a trace is not growth, and that fifth holds the refit (its fit on
   all rows traces one more model) and, at ``n_jobs=2``, whatever
   architecture the parent moved to last.  The ``memory`` table measures
@@ -148,8 +150,10 @@ def table_fits(args):
     print("\nfits: the benchmark grid, 20 epochs, fresh workers, medians")
     print(
         f"{'fits':>6} {'n_jobs':>6} {'median s':>9} {'ms/fit':>7} {'2 vs 1':>7} "
-        f"{'parent MB':>10} {'worker MB':>10} {'MB/1000 fits':>13}"
+        f"{'parent MB':>10} {'worker MB':>10} {'MB/1000 fits':>13} {'CPUs busy':>10}"
     )
+    me = psutil.Process()
+    busy = []  # CPU time over wall time of the n_jobs=1 runs (all in this process)
     for n_seeds in [s for s in (1, 10, 50) if s <= args.max_seeds]:
         n_fits = 40 * n_seeds
         med = {}
@@ -159,10 +163,14 @@ def table_fits(args):
                 fresh_workers()
                 _trainer_pool.clear()
                 with Memory() as mem:
+                    cpu = sum(me.cpu_times()[:2])
                     start = time.perf_counter()
                     grid_search(n_seeds, n_jobs).fit(X, y)
                     times.append(time.perf_counter() - start)
+                    cpu = sum(me.cpu_times()[:2]) - cpu
                 mems.append(mem)
+                if n_jobs == 1:
+                    busy.append(cpu / times[-1])
             med[n_jobs] = statistics.median(times)
             mem = mems[len(mems) // 2]
             # loky's resource tracker is a child too: workers hold TensorFlow
@@ -172,12 +180,22 @@ def table_fits(args):
             # growth over the last fifth (it may hold traces, see above): long sweeps
             growth = mem.growth_per_1000_fits_mb(n_fits) if n_fits >= 400 else None
             growth = f"{growth:13.1f}" if growth is not None else f"{'-':>13}"
+            cpus = f"{busy[-1]:10.2f}" if n_jobs == 1 else f"{'-':>10}"
             print(
                 f"{n_fits:6d} {n_jobs:6d} {med[n_jobs]:9.1f} "
                 f"{1000 * med[n_jobs] / n_fits:7.0f} {ratio} "
-                f"{mem.parent_peak_mb():10.0f} {worker} {growth}",
+                f"{mem.parent_peak_mb():10.0f} {worker} {growth} {cpus}",
                 flush=True,
             )
+    # One process alone already keeps more than one CPU busy (TensorFlow's
+    # inter-op threads run beside the Python thread), which bounds n_jobs=n.
+    n_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+    n_cpus = n_cpus or os.cpu_count()
+    alone = statistics.median(busy)
+    print(
+        f"n_jobs=1 keeps {alone:.2f} CPUs busy: on {n_cpus} CPUs, n_jobs={n_cpus} "
+        f"can be at most {n_cpus / alone:.2f}x as fast"
+    )
 
 
 def table_rows(args):
