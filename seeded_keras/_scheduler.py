@@ -165,9 +165,9 @@ def warm_up() -> tuple[int, list]:
     opts out), and keep loky from restarting it for TensorFlow's memory
     (:func:`seeded_keras._compat.keep_worker_with_tensorflow`)."""
     _threads.pin_worker_to_a_cpu(by_default=True)
-    _compat.keep_worker_with_tensorflow()
     from . import _regressor  # noqa: F401
 
+    _compat.keep_worker_with_tensorflow()  # after the import: what it holds
     return os.getpid(), []
 
 

@@ -453,15 +453,21 @@ def test_loky_executor():
 def test_keep_worker_with_tensorflow(monkeypatch, fresh_warnings):
     import multiprocessing
 
+    import psutil
     from joblib.externals.loky import process_executor
 
     assert not _compat.keep_worker_with_tensorflow()  # not in a worker
     monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    monkeypatch.setattr(process_executor, "_MAX_MEMORY_LEAK_SIZE", int(3e8))
     monkeypatch.setattr(process_executor, "_USE_PSUTIL", True)
+    held = psutil.Process().memory_info().rss
     assert _compat.keep_worker_with_tensorflow()
-    assert process_executor._USE_PSUTIL is False  # read by loky's worker loop
-    monkeypatch.delattr(process_executor, "_USE_PSUTIL")
-    with pytest.warns(_compat.CompatWarning, match="_USE_PSUTIL"):
+    # read by loky's worker loop: 300 MB beyond what the worker holds now
+    limit = process_executor._MAX_MEMORY_LEAK_SIZE
+    assert held + int(3e8) <= limit <= psutil.Process().memory_info().rss + int(3e8)
+    assert process_executor._USE_PSUTIL is True  # no gc.collect() every second
+    monkeypatch.delattr(process_executor, "_MAX_MEMORY_LEAK_SIZE")
+    with pytest.warns(_compat.CompatWarning, match="_MAX_MEMORY_LEAK_SIZE"):
         assert not _compat.keep_worker_with_tensorflow()
 
 

@@ -72,35 +72,46 @@ def loky_executor(n_workers: int, start: bool = True):
 
 @hook(
     "joblib",
-    "joblib.externals.loky.process_executor._USE_PSUTIL (a worker's memory-leak check)",
+    "joblib.externals.loky.process_executor._MAX_MEMORY_LEAK_SIZE (a worker's "
+    "memory-leak check)",
     CHECKED["joblib"],
     on_failure="fallback: a loky worker whose first task was not seeded_keras's "
     "is restarted, without TensorFlow, after its next task",
 )
 def keep_worker_with_tensorflow() -> bool:
-    """Stop loky from restarting this worker for the memory TensorFlow holds.
+    """Keep loky from restarting this worker for the memory TensorFlow holds.
 
     loky measures a worker's memory after the worker's first task, and shuts
     the worker down (starting a fresh one) once it has grown by 300 MB
     since.  Importing TensorFlow, Keras and scikeras grows a process by
     about 650 MB: a worker whose first task was someone else's (another
     ``Parallel`` call on the same reusable executor) was shut down right
-    after seeded_keras's warm-up, and the search went on without it.  In a
-    worker process only, this turns loky's check off for the worker's life
-    (loky then collects garbage every second instead, as it does without
-    psutil).  Returns whether it did.
+    after seeded_keras's warm-up, and the search went on without it.
+    Called in a worker after that import, this raises the worker's limit by
+    what the worker holds now, so loky still restarts a worker that grows
+    by 300 MB beyond that.  (Turning the check off instead makes loky
+    collect garbage every second, about 0.2 s each time in a worker that
+    holds TensorFlow.)  Returns whether it did; in the main process, or
+    without psutil (then loky checks nothing), it does nothing.
     """
     import multiprocessing
 
     if multiprocessing.parent_process() is None:
         return False
     try:
+        import psutil
         from joblib.externals.loky import process_executor
-    except ImportError as exc:
-        keep_worker_with_tensorflow.hook.fall_back(str(exc))
+    except ImportError:
         return False
-    if not isinstance(getattr(process_executor, "_USE_PSUTIL", None), bool):
-        keep_worker_with_tensorflow.hook.fall_back("loky has no _USE_PSUTIL flag")
+    limit = getattr(process_executor, "_MAX_MEMORY_LEAK_SIZE", None)
+    if not isinstance(limit, int) or not getattr(process_executor, "_USE_PSUTIL", 0):
+        keep_worker_with_tensorflow.hook.fall_back(
+            "loky has no _MAX_MEMORY_LEAK_SIZE or does not check memory with psutil"
+        )
         return False
-    process_executor._USE_PSUTIL = False
+    held = psutil.Process().memory_info().rss
+    process_executor._MAX_MEMORY_LEAK_SIZE = max(limit, held + _LOKY_LEAK_SIZE)
     return True
+
+
+_LOKY_LEAK_SIZE = int(3e8)  # loky's own limit, as checked
