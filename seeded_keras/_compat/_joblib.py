@@ -72,8 +72,8 @@ def loky_executor(n_workers: int, start: bool = True):
 
 @hook(
     "joblib",
-    "joblib.externals.loky.process_executor._MAX_MEMORY_LEAK_SIZE (a worker's "
-    "memory-leak check)",
+    "joblib.externals.loky.process_executor._MAX_MEMORY_LEAK_SIZE and "
+    "_USE_PSUTIL (a worker's memory-leak check)",
     CHECKED["joblib"],
     on_failure="fallback: a loky worker whose first task was not seeded_keras's "
     "is restarted, without TensorFlow, after its next task",
