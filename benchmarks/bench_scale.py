@@ -9,8 +9,9 @@ shared and noisy: read medians and ratios, and rerun before quoting):
   start-up included).  Memory: the peak resident set of every process
   (parent and each worker, reported separately) and the parent's growth
   per 1,000 fits over the last fifth of the sweep; and, at ``n_jobs=1``,
-  how many CPUs the search kept busy (CPU time over wall time), which
-  bounds what ``n_jobs`` can give on this machine.  Read the memory column with
+  how many CPUs the search kept busy (CPU time over wall time): more than
+  one, which ``n_jobs`` processes sharing the CPUs cannot all have.  Read
+  the memory column with
   care: a trace is not growth, and that fifth holds the refit (its fit on
   all rows traces one more model) and, at ``n_jobs=2``, whatever
   architecture the parent moved to last.  The ``memory`` table measures
@@ -188,13 +189,11 @@ def table_fits(args):
                 flush=True,
             )
     # One process alone already keeps more than one CPU busy (TensorFlow's
-    # inter-op threads run beside the Python thread), which bounds n_jobs=n.
-    n_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
-    n_cpus = n_cpus or os.cpu_count()
-    alone = statistics.median(busy)
+    # inter-op threads run beside the Python thread): processes that share
+    # the CPUs lose that overlap, so n_jobs=n gives less than n times.
     print(
-        f"n_jobs=1 keeps {alone:.2f} CPUs busy: on {n_cpus} CPUs, n_jobs={n_cpus} "
-        f"can be at most {n_cpus / alone:.2f}x as fast"
+        f"n_jobs=1 keeps {statistics.median(busy):.2f} CPUs busy (TensorFlow's "
+        "threads beside Python's): processes sharing the CPUs lose that overlap"
     )
 
 
