@@ -184,17 +184,26 @@ def idle_steps_per_execution() -> list:
     return sorted(t.steps_per_execution for t in trainers)
 
 
-def test_a_refit_on_more_rows_trains_on_the_folds_trainer(monkeypatch, diabetes):
-    """Folds of 120 rows (4 steps per epoch), then a refit on 160 (5 steps)."""
-    X, y = diabetes
+def without_and_with_reuse(monkeypatch, run) -> dict:
+    """``run()`` with ``SEEDED_KERAS_REUSE=0``, then with 1 from an empty pool."""
     results = {}
     for flag in ("0", "1"):
         monkeypatch.setenv("SEEDED_KERAS_REUSE", flag)
         _trainer_pool.clear()
-        results[flag] = [
+        results[flag] = run()
+    return results
+
+
+def test_a_refit_on_more_rows_trains_on_the_folds_trainer(monkeypatch, diabetes):
+    """Folds of 120 rows (4 steps per epoch), then a refit on 160 (5 steps)."""
+    X, y = diabetes
+    results = without_and_with_reuse(
+        monkeypatch,
+        lambda: [
             bits(small_net(epochs=3).fit(X[rows], y[rows]).predict(X))
             for rows in (slice(0, 120), slice(40, 160), slice(0, 160))
-        ]
+        ],
+    )
     assert results["1"] == results["0"]
     if _compat.steps_read_at_run_time():  # one trainer, traced once
         assert list(_trainer_pool.idle_trainers().values()) == [1]
@@ -360,15 +369,13 @@ class TestSignature:
 def test_candidates_differing_in_learning_rate_share_a_trainer(monkeypatch, diabetes):
     """lr is read from an optimizer variable: reusing across it changes no bit."""
     X, y = diabetes
-    results = {}
-    for flag in ("0", "1"):
-        monkeypatch.setenv("SEEDED_KERAS_REUSE", flag)
-        _trainer_pool.clear()
-        results[flag] = [
+    results = without_and_with_reuse(
+        monkeypatch,
+        lambda: [
             bits(small_net(optimizer__learning_rate=lr).fit(X, y).predict(X))
             for lr in (0.05, 0.001, 0.05)
-        ]
-        if flag == "1":
-            assert list(_trainer_pool.idle_trainers().values()) == [1]
+        ],
+    )
+    assert list(_trainer_pool.idle_trainers().values()) == [1]  # with reuse
     assert results["1"] == results["0"]
     assert results["0"][0] != results["0"][1]
