@@ -297,13 +297,11 @@ def borrow_trainer(
 ) -> Iterator[Any]:
     """Lend an idle trainer for ``key`` (made by ``make()`` when none is idle).
 
-    A trainer reads its ``steps_per_execution`` on every call
-    (:func:`seeded_keras._compat.steps_read_at_run_time`), so one serves
-    epochs of any length: a search's folds and its refit.  Where Keras
-    bakes the count into the trace (3.2), the count is part of the key.  So
-    is ``data_key``, the structure of the training data: a trainer is traced
-    for one input structure only, as a fresh model would be
-    (``tf.function`` would otherwise relax the shapes it traced for).
+    A trainer reads ``steps_per_execution`` on every call
+    (:func:`seeded_keras._compat.steps_read_at_run_time`): one serves epochs
+    of any length, a search's folds and its refit (on Keras 3.2, which
+    bakes the count in, it is part of the key).  ``data_key``, the input
+    structure, is: a trainer is traced for one, as a fresh model would be.
     Yields None when ``make()`` does not give a model of this signature.  A
     trainer whose fit raised is not returned to the pool.
     """

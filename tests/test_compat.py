@@ -532,7 +532,7 @@ def test_steps_read_at_run_time_calls_the_trace_directly():
     traced = tf.function(lambda it, n: it.get_next() * n)
     data = iter(tf.data.Dataset.range(4))
     n = tf.constant(10, tf.int64)
-    again = _compat._keras._direct_call(traced, data, n)
+    again = _compat._keras_fit._direct_call(traced, data, n)
     assert [int(again()) for _ in range(3)] == [0, 10, 20]  # the same iterator
 
     class NoCallFlat:  # a TensorFlow without ConcreteFunction._call_flat
@@ -542,7 +542,7 @@ def test_steps_read_at_run_time_calls_the_trace_directly():
         def __call__(self, it, n):
             return traced(it, n)
 
-    fallback = _compat._keras._direct_call(NoCallFlat(), data, n)
+    fallback = _compat._keras_fit._direct_call(NoCallFlat(), data, n)
     assert int(fallback()) == 30
 
 
@@ -552,7 +552,7 @@ def test_steps_read_at_run_time_falls_back(monkeypatch, fresh_warnings):
     if not hasattr(TensorFlowTrainer, "_make_function"):
         pytest.skip("this Keras bakes the step count into an unrolled trace")
     monkeypatch.setattr(TensorFlowTrainer, "_make_function", lambda self, f: f)
-    _compat._keras._counted_loop_parts.cache_clear()
+    _compat._keras_fit._counted_loop_parts.cache_clear()
     try:
         with pytest.warns(_compat.CompatWarning, match="get_next_as_optional"):
             assert not _compat.steps_read_at_run_time()
@@ -560,4 +560,4 @@ def test_steps_read_at_run_time_falls_back(monkeypatch, fresh_warnings):
         assert not _compat.steps_read_at_run_time(model)
         assert model.train_function is None
     finally:
-        _compat._keras._counted_loop_parts.cache_clear()
+        _compat._keras_fit._counted_loop_parts.cache_clear()

@@ -19,6 +19,8 @@ from ._keras import (
     iter_layers,
     keras_seed_source,
     learning_rate_variable,
+)
+from ._keras_fit import (
     quick_metric_bookkeeping,
     steps_per_execution_for,
     steps_read_at_run_time,
