@@ -546,6 +546,25 @@ def test_steps_read_at_run_time_calls_the_trace_directly():
     assert int(fallback()) == 30
 
 
+def test_steps_read_at_run_time_keeps_each_models_function_apart():
+    # the direct call is kept on the iterator: another model's train
+    # function pulling from the same iterator must run its own trace
+    if not _compat.steps_read_at_run_time():
+        pytest.skip("this Keras bakes the step count into an unrolled trace")
+    X = np.linspace(-1, 1, 80, dtype="float32").reshape(40, 2)
+    y = X @ np.array([1.5, -2.0], dtype="float32")
+    first, second = _metric_model(), _metric_model()
+    for model in (first, second):
+        assert _compat.steps_read_at_run_time(model)
+        model.steps_per_execution = 2
+        model.fit(X[:8], y[:8], epochs=1, batch_size=8, verbose=0)  # builds it
+    shared = iter(tf.data.Dataset.from_tensor_slices((X, y)).batch(8))
+    before = [bits(v.numpy()) for v in second.trainable_variables]
+    first.train_function(shared)
+    second.train_function(shared)
+    assert [bits(v.numpy()) for v in second.trainable_variables] != before
+
+
 def test_steps_read_at_run_time_falls_back(monkeypatch, fresh_warnings):
     from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
 

@@ -321,13 +321,14 @@ def steps_read_at_run_time(model=None) -> bool:
             n = int(model.steps_per_execution)
             if n not in step_counts:
                 step_counts[n] = tf.constant(n, tf.int32)
+            # kept on the iterator for its next executions (one fit's), and
+            # only for this very function and count
+            key = (multi_step_on_iterator, n)
             call = getattr(iterator, "_seeded_keras_call", None)
-            if call is None or call[0] != n:
-                call = (
-                    n,
-                    _direct_call(multi_step_on_iterator, iterator, step_counts[n]),
-                )
-                try:  # kept for this iterator's next executions (one fit's)
+            if call is None or call[0] != key:
+                run = _direct_call(multi_step_on_iterator, iterator, step_counts[n])
+                call = (key, run)
+                try:
                     iterator._seeded_keras_call = call
                 except AttributeError:
                     pass
