@@ -1,6 +1,6 @@
 """How time and memory grow with the sweep: fits, rows, width; and large data.
 
-Five tables, each row measured in this one invocation (the machines are
+Six tables, each row measured in this one invocation (the machines are
 shared and noisy: read medians and ratios, and rerun before quoting):
 
 * ``fits``  -- the benchmark grid of ``bench_search.py`` (diabetes, 4 widths
@@ -28,6 +28,14 @@ shared and noisy: read medians and ratios, and rerun before quoting):
   ``n_jobs=1`` and ``n_jobs=2`` on fresh workers, same bits checked.
 * ``width`` -- 40 fits (2 learning rates x 5 folds x 4 seeds) of one hidden
   layer of 8, 64 and 256 units, ``n_jobs=1``.
+* ``ceiling`` -- what two processes get from this machine with no scheduler
+  at all: the same work done by one process, then split between two fresh
+  interpreters started together (each timed from a common start signal,
+  after its imports), for a pure-Python busy loop and for the benchmark
+  grid's 400 fits (two 200-fit searches, each process's architectures
+  traced before the signal, like a started worker's).  No ``n_jobs=2``
+  search can beat the second ratio; the first shows what the CPUs give
+  work that shares nothing.
 
 Usage::
 
@@ -41,6 +49,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 
@@ -59,6 +69,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from seeded_keras import _trainer_pool  # noqa: E402
 
 MB = 2**20
+RATIOS: dict[int, float] = {}  # fits -> n_jobs=2 over n_jobs=1, from ``fits``
 
 
 class Memory:
@@ -176,6 +187,8 @@ def table_fits(args):
             mem = mems[len(mems) // 2]
             # loky's resource tracker is a child too: workers hold TensorFlow
             workers = [m for m in mem.worker_peaks_mb() if m > 200]
+            if n_jobs == 2:
+                RATIOS[n_fits] = med[1] / med[2]
             ratio = f"{med[1] / med[2]:7.2f}" if n_jobs == 2 else f"{'':>7}"
             worker = f"{max(workers):10.0f}" if workers else f"{'-':>10}"
             # growth over the last fifth (it may hold traces, see above): long sweeps
@@ -316,12 +329,96 @@ def table_memory(args):
         print(f"growth from fit 200 to {n_fits}: {slope:.1f} MB per 1,000 fits")
 
 
+BUSY_LOOP = 30_000_000  # one unit of pure-Python work (a few seconds)
+
+
+def ceiling_child(spec):
+    """In a fresh interpreter: get ready, wait for "go" on stdin, do the work
+    (``kind:n_seeds:random_state,...``), print the seconds it took."""
+    kind, n_seeds, states = spec.split(":")
+    states = [int(s) for s in states.split(",")]
+    X, y = diabetes()
+    if kind == "sweep":  # a started worker: every architecture traced
+        grid_search(1, 1, refit=False).set_params(random_state=99).fit(X, y)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    start = time.perf_counter()
+    for state in states:
+        if kind == "busy":
+            total = 0
+            for i in range(BUSY_LOOP):
+                total += i
+        else:
+            search = grid_search(int(n_seeds), 1, refit=False)
+            search.set_params(random_state=state).fit(X, y)
+    print(time.perf_counter() - start, flush=True)
+
+
+def split_between(specs):
+    """Start one child per spec, signal them together; the wall time until
+    the last one is done."""
+    script = os.path.abspath(__file__)
+    children = [
+        subprocess.Popen(
+            [sys.executable, script, "--ceiling-child", spec],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for spec in specs
+    ]
+    for child in children:
+        if child.stdout.readline().strip() != "ready":
+            raise SystemExit("ceiling: a child failed to start")
+    start = time.perf_counter()
+    for child in children:
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    for child in children:
+        child.stdout.readline()
+        child.wait()
+    return time.perf_counter() - start
+
+
+def table_ceiling(args):
+    rounds = max(3, args.repeats)  # the two arms interleaved: at least 3 rounds
+    print(
+        "\nceiling: the same work in one process, then split between two, "
+        f"medians of {rounds} rounds"
+    )
+    print(f"{'work':>28} {'1 process s':>12} {'2 processes s':>14} {'2 vs 1':>7}")
+    n_seeds = max(1, min(5, args.max_seeds // 2))
+    works = {
+        "busy loop (pure Python)": ("busy:0:1,2", ["busy:0:1", "busy:0:2"]),
+        f"the grid, {80 * n_seeds} fits, started": (
+            f"sweep:{n_seeds}:1,2",
+            [f"sweep:{n_seeds}:1", f"sweep:{n_seeds}:2"],
+        ),
+    }
+    for name, (alone, split) in works.items():
+        times = {1: [], 2: []}
+        for r in range(rounds):
+            for n in (1, 2) if r % 2 == 0 else (2, 1):
+                times[n].append(split_between([alone] if n == 1 else split))
+        one, two = (statistics.median(times[n]) for n in (1, 2))
+        print(f"{name:>28} {one:12.1f} {two:14.1f} {one / two:7.2f}", flush=True)
+    if 80 * n_seeds in RATIOS:
+        print(
+            f"n_jobs=2 on {80 * n_seeds} fits (the fits table, fresh worker): "
+            f"{RATIOS[80 * n_seeds]:.2f}x, {RATIOS[80 * n_seeds] / (one / two):.0%} "
+            "of what two processes get with no scheduler"
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--max-seeds", type=int, default=50)
-    parser.add_argument("--only", default="fits,memory,rows,width,quickstart")
+    parser.add_argument("--only", default="fits,memory,rows,width,quickstart,ceiling")
+    parser.add_argument("--ceiling-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.ceiling_child:
+        return ceiling_child(args.ceiling_child)
     print(f"{os.cpu_count()} CPUs, {args.repeats} round(s) per row")
     tables = {
         "fits": table_fits,
@@ -329,6 +426,7 @@ def main():
         "rows": table_rows,
         "width": table_width,
         "quickstart": table_quickstart,
+        "ceiling": table_ceiling,
     }
     for name in args.only.split(","):
         tables[name](args)
