@@ -6,7 +6,8 @@ shared and noisy: read medians and ratios, and rerun before quoting):
 * ``fits``  -- the benchmark grid of ``bench_search.py`` (diabetes, 4 widths
   x 2 learning rates, ``KFold(5)``, 20 epochs) with 1, 10 and 50 seeds:
   40, 400 and 2,000 fits, at ``n_jobs=1`` and ``n_jobs=2`` (fresh workers,
-  start-up included).  Memory: the peak resident set of every process
+  start-up included; the two interleaved, their order alternated by round).
+  Memory: the peak resident set of every process
   (parent and each worker, reported separately) and the parent's growth
   per 1,000 fits over the last fifth of the sweep; and, at ``n_jobs=1``,
   how many CPUs the search kept busy (CPU time over wall time): more than
@@ -168,33 +169,34 @@ def table_fits(args):
     busy = []  # CPU time over wall time of the n_jobs=1 runs (all in this process)
     for n_seeds in [s for s in (1, 10, 50) if s <= args.max_seeds]:
         n_fits = 40 * n_seeds
-        med = {}
-        for n_jobs in (1, 2):
-            times, mems = [], []
-            for _ in range(args.repeats):
+        times, mems = {1: [], 2: []}, {1: [], 2: []}
+        for r in range(args.repeats):  # the two arms interleaved, order alternated
+            for n_jobs in (1, 2) if r % 2 == 0 else (2, 1):
                 fresh_workers()
                 _trainer_pool.clear()
                 with Memory() as mem:
                     cpu = sum(me.cpu_times()[:2])
                     start = time.perf_counter()
                     grid_search(n_seeds, n_jobs).fit(X, y)
-                    times.append(time.perf_counter() - start)
+                    times[n_jobs].append(time.perf_counter() - start)
                     cpu = sum(me.cpu_times()[:2]) - cpu
-                mems.append(mem)
+                mems[n_jobs].append(mem)
                 if n_jobs == 1:
-                    busy.append(cpu / times[-1])
-            med[n_jobs] = statistics.median(times)
-            mem = mems[len(mems) // 2]
+                    busy.append(cpu / times[1][-1])
+        med = {n: statistics.median(times[n]) for n in (1, 2)}
+        RATIOS[n_fits] = med[1] / med[2]
+        for n_jobs in (1, 2):
+            order = np.argsort(times[n_jobs])
+            mem = mems[n_jobs][order[len(order) // 2]]  # the median run's
             # loky's resource tracker is a child too: workers hold TensorFlow
             workers = [m for m in mem.worker_peaks_mb() if m > 200]
-            if n_jobs == 2:
-                RATIOS[n_fits] = med[1] / med[2]
-            ratio = f"{med[1] / med[2]:7.2f}" if n_jobs == 2 else f"{'':>7}"
+            ratio = f"{RATIOS[n_fits]:7.2f}" if n_jobs == 2 else f"{'':>7}"
             worker = f"{max(workers):10.0f}" if workers else f"{'-':>10}"
             # growth over the last fifth (it may hold traces, see above): long sweeps
             growth = mem.growth_per_1000_fits_mb(n_fits) if n_fits >= 400 else None
             growth = f"{growth:13.1f}" if growth is not None else f"{'-':>13}"
-            cpus = f"{busy[-1]:10.2f}" if n_jobs == 1 else f"{'-':>10}"
+            cpus = f"{statistics.median(busy[-args.repeats :]):10.2f}"
+            cpus = cpus if n_jobs == 1 else f"{'-':>10}"
             print(
                 f"{n_fits:6d} {n_jobs:6d} {med[n_jobs]:9.1f} "
                 f"{1000 * med[n_jobs] / n_fits:7.0f} {ratio} "

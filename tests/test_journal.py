@@ -87,16 +87,15 @@ class TestResume:
         )
 
 
+@pytest.fixture(scope="module")
+def ridge_journal(diabetes, tmp_path_factory):
+    journal = tmp_path_factory.mktemp("ridge")
+    ReconciledSearchCV(Ridge(), {"alpha": [1.0]}, cv=3, journal=journal).fit(*diabetes)
+    return journal
+
+
 class TestKeys:
     """Changing any single key field makes that fit run again."""
-
-    @pytest.fixture(scope="class")
-    def ridge_journal(self, diabetes, tmp_path_factory):
-        journal = tmp_path_factory.mktemp("ridge")
-        ReconciledSearchCV(Ridge(), {"alpha": [1.0]}, cv=3, journal=journal).fit(
-            *diabetes
-        )
-        return journal
 
     def resumed(self, journal, X, y, grid=None, **params):
         search = ReconciledSearchCV(

@@ -268,33 +268,36 @@ def test_nd_inputs_fit_and_are_seeded(sequences):
     assert ours.predict(X3[:4]).shape == plain.predict(X3[:4]).shape
 
 
+def sequence_search(**params):
+    net = SeededKerasRegressor(lstm, loss="mse", optimizer="adam", epochs=2)
+    return ReconciledSearchCV(
+        net, {"model__units": [2, 4]}, scoring=MSE, cv=2, random_state=0, **params
+    )
+
+
+@pytest.fixture(scope="module")
+def sequence_reference(sequences):
+    X3, y = sequences
+    search = sequence_search().fit(X3, y)
+    return search, search.reconcile(X3, y)
+
+
 class TestSequenceSearch:
-    @pytest.fixture(scope="class")
-    def reference(self, sequences):
-        X3, y = sequences
-        search = self.search().fit(X3, y)
-        return search, search.reconcile(X3, y)
-
-    @staticmethod
-    def search(**params):
-        net = SeededKerasRegressor(lstm, loss="mse", optimizer="adam", epochs=2)
-        return ReconciledSearchCV(
-            net, {"model__units": [2, 4]}, scoring=MSE, cv=2, random_state=0, **params
-        )
-
-    def test_reconciles_bitwise(self, reference):
-        _, report = reference
+    def test_reconciles_bitwise(self, sequence_reference):
+        _, report = sequence_reference
         assert report.max_abs_diff == 0.0 and len(report.rows) == 4
 
     @pytest.mark.slow
     @pytest.mark.parametrize("backend", ["loky", "threading"])
-    def test_backends_match(self, reference, sequences, backend):
+    def test_backends_match(self, sequence_reference, sequences, backend):
         X3, y = sequences
         with joblib.parallel_backend(backend), warnings.catch_warnings():
-            search = self.search(n_jobs=2).fit(X3, y)
+            search = sequence_search(n_jobs=2).fit(X3, y)
         for i in range(2):
             key = f"split{i}_test_score"
-            assert bits(search.cv_results_[key]) == bits(reference[0].cv_results_[key])
+            assert bits(search.cv_results_[key]) == bits(
+                sequence_reference[0].cv_results_[key]
+            )
         assert search.reconcile(X3, y).max_abs_diff == 0.0
 
 

@@ -162,13 +162,15 @@ class TestReconciliation:
         assert search.best_estimator_[-1].random_state == 0
 
 
+@pytest.fixture(scope="module")
+def reference(diabetes):
+    """TestParallel's reference: per-seed scores at n_jobs=1, cv=2."""
+    X, y = diabetes
+    return seed_scores(make_search(cv=2).fit(X, y))
+
+
 @pytest.mark.slow
 class TestParallel:
-    @pytest.fixture(scope="class")
-    def reference(self, diabetes):
-        X, y = diabetes
-        return seed_scores(make_search(cv=2).fit(X, y))
-
     @pytest.mark.parametrize("backend", ["loky", "threading"])
     def test_joblib_backends_match_n_jobs_1(self, diabetes, reference, backend):
         X, y = diabetes
