@@ -300,8 +300,8 @@ def borrow_trainer(
     A trainer reads ``steps_per_execution`` on every call
     (:func:`seeded_keras._compat.steps_read_at_run_time`): one serves epochs
     of any length, a search's folds and its refit (on Keras 3.2, which
-    bakes the count in, it is part of the key).  ``data_key``, the input
-    structure, is: a trainer is traced for one, as a fresh model would be.
+    bakes the count in, it is part of the key).  So is ``data_key``, the
+    input structure: a trainer is traced for one, as a fresh model would be.
     Yields None when ``make()`` does not give a model of this signature.  A
     trainer whose fit raised is not returned to the pool.
     """

@@ -70,6 +70,9 @@ def loky_executor(n_workers: int, start: bool = True):
     return executor() if start else executor
 
 
+_LOKY_LEAK_SIZE = int(3e8)  # loky's own limit, as checked
+
+
 @hook(
     "joblib",
     "joblib.externals.loky.process_executor._MAX_MEMORY_LEAK_SIZE and "
@@ -112,6 +115,3 @@ def keep_worker_with_tensorflow() -> bool:
     held = psutil.Process().memory_info().rss
     process_executor._MAX_MEMORY_LEAK_SIZE = max(limit, held + _LOKY_LEAK_SIZE)
     return True
-
-
-_LOKY_LEAK_SIZE = int(3e8)  # loky's own limit, as checked
