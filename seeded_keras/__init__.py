@@ -39,6 +39,8 @@ _PUBLIC = {
     "fingerprint": "._seeding",
     "load_journal": "._journal",
     "derive_seed": "._seeding",
+    "plain_fit": "._witness",
+    "PlainKerasFit": "._witness",
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]

@@ -236,8 +236,11 @@ def check_routed_params(net, path: str = "") -> None:
             )
 
 
-def check_fit_params(net, n_samples: int) -> float:
+def check_fit_params(net, n_samples: int, stacklevel: int = 2) -> float:
     """Check a regressor's parameters before any training.
+
+    ``stacklevel`` is that of the caller's ``warnings.warn``: warnings point
+    where the caller's would.
 
     Returns
     -------
@@ -254,15 +257,6 @@ def check_fit_params(net, n_samples: int) -> float:
     )
     check_routed_params(net)
     split = float(getattr(net, "fit__validation_split", net.validation_split))
-    if isinstance(net.random_state, np.random.RandomState):
-        warnings.warn(
-            "random_state is a numpy RandomState: each fit draws its seed "
-            "base from it, so fits depend on how many came before. Only an "
-            "int (or None with a search's random_state) gives every path "
-            "the same seeds; reconcile needs one.",
-            UserWarning,
-            stacklevel=5,
-        )
     if split and net.validation_fraction is not None:
         raise ValueError(
             "Pass either validation_fraction or Keras' validation_split, not both."
@@ -273,7 +267,7 @@ def check_fit_params(net, n_samples: int) -> float:
             "data, unshuffled, so early stopping watches a biased split. Use "
             "validation_fraction instead: a seeded, shuffled holdout.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=stacklevel + 1,
         )
     if net.validation_fraction is not None:
         if holdout_size(net.validation_fraction, n_samples) >= n_samples:

@@ -1,8 +1,11 @@
-"""The manual loop: the independent witness, in plain Python.
+"""The manual loop: every fit of a search again, in plain Python.
 
 It shares nothing with GridSearchCV's machinery -- no _fit_and_score, no
 scorer objects, no joblib -- only the frozen folds, the candidates and the
-unfitted estimator the search cloned its fits from.
+unfitted estimator the search cloned its fits from.  Its fits are the
+estimator's own (``witness="loop"``: the orchestration is what is checked),
+or plain Keras' (``witness="keras"``, :mod:`seeded_keras._witness`: the
+training path is checked too).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ def manual_loop(
     error_score="raise",
     progress=None,
     fit_params=None,
+    witness="loop",
 ):
     """Fit every (candidate, fold, repeat) and score it with float64 MSE.
 
@@ -50,6 +54,11 @@ def manual_loop(
         Passed to every ``fit``; arrays with one entry per row of ``X`` are
         cut to the fold's train rows.  A ``sample_weight`` also weights each
         fold's test MSE, as GridSearchCV does for scorers that accept it.
+    witness : {"loop", "keras"}, default="loop"
+        ``"loop"``: each fit is the estimator's own ``fit``/``predict``.
+        ``"keras"``: each fit is replayed by plain ``keras.Model.fit`` and
+        ``predict`` (:func:`seeded_keras.plain_fit`), nothing of
+        seeded_keras in the training path.
 
     Returns
     -------
@@ -59,6 +68,12 @@ def manual_loop(
         ``error`` ("" when the fit succeeded).
     """
     weights = (fit_params or {}).get("sample_weight")
+    if witness == "keras":
+        from ._witness import plain_fit as fit
+    else:
+
+        def fit(est, X, y, **params):
+            return est.fit(X, y, **params)
 
     def test_weights(test):  # GridSearchCV weights the test MSE too
         return None if weights is None else safe_indexing(weights, test)
@@ -68,14 +83,15 @@ def manual_loop(
         for i, (train, test) in enumerate(splits):
             for j in range(n_seeds):
                 est = clone(estimator).set_params(**params, **repeat_params(j))
-                mse, error = np.nan, ""
+                mse, error, fitted = np.nan, "", est
                 try:
-                    est.fit(
+                    fitted = fit(
+                        est,
                         safe_indexing(X, train),
                         safe_indexing(y, train),
                         **_rows(fit_params or {}, len(y), train),
                     )
-                    y_pred = est.predict(safe_indexing(X, test))
+                    y_pred = fitted.predict(safe_indexing(X, test))
                     mse = mean_squared_error(
                         safe_indexing(y, test),
                         y_pred,
@@ -85,7 +101,7 @@ def manual_loop(
                     if error_score == "raise":
                         raise
                     error = f"{type(exc).__name__}: {exc}"
-                net = est[-1] if hasattr(est, "steps") else est
+                net = fitted[-1] if hasattr(fitted, "steps") else fitted
                 fits.append(
                     {
                         "candidate": c,

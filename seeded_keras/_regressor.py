@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import warnings
 from contextlib import nullcontext
 from numbers import Integral, Real
 
@@ -252,6 +253,24 @@ class SeededKerasRegressor(ScikerasRegressor):
             super().partial_fit(X, y, sample_weight=sample_weight, **kwargs)
         return self
 
+    def initialize(self, X, y):
+        """Build (and seed) the model for ``(X, y)`` without training it.
+
+        scikeras' way to use a model for inference without fitting; the
+        model is built from the seed a ``fit`` on the same data would use.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self : SeededKerasRegressor
+        """
+        X, y, _ = self._seed_fit(X, y, None, reset=True)
+        return super().initialize(X, y)
+
     def _seed_fit(self, X, y, sample_weight, reset):
         """Validate everything, then derive this fit's seed (no training)."""
         check_xy(X, y, type(self).__name__)  # our wording for strings/ndim
@@ -268,7 +287,17 @@ class SeededKerasRegressor(ScikerasRegressor):
         )
         if sample_weight is not None:
             sample_weight = _compat.check_sample_weight(sample_weight, X)
-        self._validation_split = check_fit_params(self, len(X))
+        # stacklevel 3: the user's call of fit, partial_fit or initialize
+        self._validation_split = check_fit_params(self, len(X), stacklevel=3)
+        if isinstance(self.random_state, np.random.RandomState):
+            warnings.warn(
+                "random_state is a numpy RandomState: each fit draws its seed "
+                "base from it, so fits depend on how many came before. Only an "
+                "int (or None with a search's random_state) gives every path "
+                "the same seeds; reconcile needs one.",
+                UserWarning,
+                stacklevel=3,
+            )
         self.random_state_ = _seeding.resolve_random_state(self.random_state)
         self.fingerprint_ = _seeding.fingerprint(X, y, sample_weight)
         self.seed_ = _seeding.derive_seed(
@@ -339,7 +368,7 @@ class SeededKerasRegressor(ScikerasRegressor):
                     initial_epoch=initial_epoch,
                     steps_per_epoch=data.steps_per_epoch,
                     shuffle=False,  # the order is already shuffled from seed_
-                    callbacks=self._fit_callbacks,
+                    callbacks=self._keras_callbacks(),
                     **args,
                 )
             if trainer is not None:
@@ -353,7 +382,7 @@ class SeededKerasRegressor(ScikerasRegressor):
 
         self.n_epochs_ = len(history.history.get("loss", []))
         self.best_epoch_ = None
-        for cb in self._fit_callbacks:
+        for cb in self._keras_callbacks():
             if isinstance(cb, keras.callbacks.EarlyStopping):
                 self.best_epoch_ = int(cb.best_epoch) + 1
             cb.set_model(None)  # no model reference outlives the fit

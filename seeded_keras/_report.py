@@ -95,13 +95,18 @@ class ReconciliationReport:
     0.0
     """
 
-    def __init__(self, rows, candidates, manual=None):
+    def __init__(self, rows, candidates, manual=None, witness="loop"):
         self.rows = rows
         self.candidates = candidates
         self.manual = manual
+        self.witness = witness
+
+    @property
+    def _manual_name(self) -> str:
+        return "plain Keras" if self.witness == "keras" else "manual"
 
     @classmethod
-    def from_paths(cls, search, scorer_name, manual, tuner=None):
+    def from_paths(cls, search, scorer_name, manual, tuner=None, witness="loop"):
         """Pair a fitted search's per-seed scores with manual-loop records.
 
         With ``tuner``, its per-execution MSE is a third path; ``abs_diff``
@@ -165,7 +170,7 @@ class ReconciliationReport:
                     "failed": failed.strip().splitlines()[-1] if failed else "",
                 }
             )
-        return cls(rows, list(results["params"]), manual)
+        return cls(rows, list(results["params"]), manual, witness)
 
     # ------------------------------------------------------------ numbers
     def _column(self, name):
@@ -225,13 +230,15 @@ class ReconciliationReport:
         if bad or not self.same_best:
             lines = [
                 f"{len(bad)} of {len(self.rows)} fits differ beyond "
-                f"atol={atol}, rtol={rtol}; best candidate search/manual = "
+                f"atol={atol}, rtol={rtol}; best candidate "
+                f"search/{self._manual_name} = "
                 f"{self.best_candidates}"
             ]
             for r in bad:
                 lines.append(
                     f"  candidate {r['candidate']} {r['params']} split {r['split']} "
-                    f"repeat {r['repeat']}: search {r['search_mse']!r} vs manual "
+                    f"repeat {r['repeat']}: search {r['search_mse']!r} vs "
+                    f"{self._manual_name} "
                     f"{r['manual_mse']!r} (diff {r['abs_diff']:.3g})"
                     + (f" [failed: {r['failed']}]" if r["failed"] else "")
                 )
@@ -263,7 +270,7 @@ class ReconciliationReport:
         width = max(len("candidate"), *(len(repr(p)) for p in self.candidates))
         head = (
             f"{'candidate':<{width}}  {'search MSE':>14}  "
-            f"{'manual MSE':>14}  {'diff':>9}"
+            f"{self._manual_name + ' MSE':>14}  {'diff':>9}"
         )
         lines = [head, "-" * len(head)]
         for c, params in enumerate(self.candidates):
@@ -273,7 +280,7 @@ class ReconciliationReport:
             )
         n_failed = sum(bool(r["failed"]) for r in self.rows)
         lines.append(
-            f"max |search - manual| over {len(self.rows)} fits: "
+            f"max |search - {self._manual_name}| over {len(self.rows)} fits: "
             f"{self.max_abs_diff!r}; same best candidate: {self.same_best}"
             + (f"; failed fits: {n_failed}" if n_failed else "")
         )

@@ -249,12 +249,15 @@ class ReconciledSearchMixin:
         return results
 
     # --------------------------------------------------- the independent path
-    def manual_loop(self, X, y, progress=None, **fit_params):
+    def manual_loop(self, X, y, progress=None, witness="loop", **fit_params):
         """Replay every fit of the search as plain Python.
 
         For each candidate, fold of ``splits_`` and repeat: clone, set_params,
         fit on the train rows, predict the test rows, scikit-learn's
         ``mean_squared_error``.  No GridSearchCV machinery is involved.
+        With ``witness="keras"`` each fit is replayed by plain
+        ``keras.Model.fit``/``predict`` (:func:`seeded_keras.plain_fit`):
+        nothing of seeded_keras trains.
 
         Parameters
         ----------
@@ -263,6 +266,10 @@ class ReconciledSearchMixin:
         progress : callable, optional
             Called with each fit's record as it finishes.  Default: with
             ``verbose``, a progress bar (terminal) or lines (log).
+        witness : {"loop", "keras"}, default="loop"
+            Who fits: the estimator itself (``"loop"``), or plain Keras on
+            the fit's seed, rows and order (``"keras"``; needs a
+            SeededKerasRegressor, or a Pipeline ending in one).
         **fit_params : dict
             The fit parameters given to the search's ``fit`` (e.g.
             ``sample_weight``); arrays with one entry per row are cut to each
@@ -281,6 +288,7 @@ class ReconciledSearchMixin:
         from ._manual import manual_loop, tabulate
 
         check_is_fitted(self, "splits_")
+        self._check_witness(witness)
         if progress is None and self.verbose:
             from ._progress import Progress
 
@@ -297,12 +305,22 @@ class ReconciledSearchMixin:
             self.error_score,
             progress,
             fit_params,
+            witness,
         )
         return tabulate(
             fits, self.cv_results_["params"], len(self.splits_), self.n_seeds
         )
 
-    def reconcile(self, X, y, progress=None, tuner=None, **fit_params):
+    def _check_witness(self, witness) -> None:
+        """Raise, before any fit, unless ``witness`` can replay this search."""
+        if witness not in ("loop", "keras"):
+            raise ValueError(f"witness must be 'loop' or 'keras'; got {witness!r}.")
+        if witness == "keras":
+            from ._witness import check_replayable
+
+            check_replayable(self.base_estimator_)
+
+    def reconcile(self, X, y, progress=None, tuner=None, witness="loop", **fit_params):
         """Compare this search with :meth:`manual_loop`, fit by fit.
 
         Parameters
@@ -314,6 +332,11 @@ class ReconciledSearchMixin:
         tuner : ReconciledTuner, optional
             A finished tuner search on the same folds and seeds: its
             executions become a third path (``tuner_mse``) in the report.
+        witness : {"loop", "keras"}, default="loop"
+            Who replays the fits: the estimator in a plain loop (checks
+            scikit-learn's orchestration), or plain ``keras.Model.fit`` on
+            each fit's seed, rows and order (checks the training path too:
+            the independent witness; see :func:`seeded_keras.plain_fit`).
         **fit_params : dict
             The fit parameters given to the search's ``fit``.
 
@@ -338,5 +361,6 @@ class ReconciledSearchMixin:
                 f"scoring='{MSE_SCORER}' (or include it in a list or dict of "
                 "scorers)."
             )
-        manual = self.manual_loop(X, y, progress, **fit_params)
-        return ReconciliationReport.from_paths(self, name, manual, tuner)
+        self._check_witness(witness)
+        manual = self.manual_loop(X, y, progress, witness, **fit_params)
+        return ReconciliationReport.from_paths(self, name, manual, tuner, witness)

@@ -72,6 +72,7 @@ def clear() -> None:
     """Drop every idle trainer."""
     with _lock:
         _idle.clear()
+        _predict_steps.clear()
 
 
 def idle_trainers() -> dict:
@@ -286,7 +287,7 @@ def _give_back(full_key, trainer) -> None:
         _idle.move_to_end(full_key)
         while sum(len(v) for v in _idle.values()) > MAX_TRAINERS:
             oldest = next(iter(_idle))
-            _idle[oldest].pop(0)
+            _predict_steps.pop(id(_idle[oldest].pop(0)), None)
             if not _idle[oldest]:
                 del _idle[oldest]
 
@@ -297,11 +298,15 @@ def borrow_trainer(
 ) -> Iterator[Any]:
     """Lend an idle trainer for ``key`` (made by ``make()`` when none is idle).
 
-    A trainer reads ``steps_per_execution`` on every call
-    (:func:`seeded_keras._compat.steps_read_at_run_time`): one serves epochs
-    of any length, a search's folds and its refit (on Keras 3.2, which
-    bakes the count in, it is part of the key).  So is ``data_key``, the
-    input structure: a trainer is traced for one, as a fresh model would be.
+    A trainer reads its ``steps_per_execution`` on every call
+    (:func:`seeded_keras._compat.steps_read_at_run_time`), so one serves
+    epochs of any length: a search's folds and its refit.  Where Keras
+    bakes the count into the trace (3.2), the count is part of the key.  So
+    is ``data_key``, the structure of the training data: a trainer is traced
+    for one input structure only, as a fresh model would be
+    (``tf.function`` would otherwise relax the shapes it traced for, and a
+    relaxed trace is another graph: its reductions need not give the same
+    bits).
     Yields None when ``make()`` does not give a model of this signature.  A
     trainer whose fit raised is not returned to the pool.
     """
@@ -316,7 +321,11 @@ def borrow_trainer(
         if counted and not _compat.steps_read_at_run_time(trainer):
             full_key = (key, steps_per_execution, data_key)
     trainer.steps_per_execution = steps_per_execution
-    yield trainer
+    try:
+        yield trainer
+    except BaseException:
+        _predict_steps.pop(id(trainer), None)  # never comes back
+        raise
     _give_back(full_key, trainer)
 
 
@@ -351,7 +360,7 @@ def lend_to_fit(net, steps_per_epoch: int, structure: str) -> Iterator[Any]:
     if (
         per_execution == 1
         and EPOCH_PER_EXECUTION
-        and not watches_batches(net._fit_callbacks)
+        and not watches_batches(net._keras_callbacks())
     ):
         per_execution = _compat.steps_per_execution_for(steps_per_epoch)
 
@@ -381,13 +390,15 @@ def predict(net, X, args: dict):
         if twin is None:
             return net.model_.predict(x=X, **args)
         batch_size = args.pop("batch_size", None) or 32
+        copy_state(net.model_, twin, optimizer=False)
+        if _batches_only(X, args):
+            return _predict_in_batches(twin, X, max(batch_size, 1))
         if "steps" not in args:
             from ._data import prediction_batches
 
             X = prediction_batches(X, max(batch_size, 1))
         else:
             args["batch_size"] = batch_size
-        copy_state(net.model_, twin, optimizer=False)
         # Keras unrolls a multi-step predict when it traces it: a trainer of
         # 500 steps per epoch took 3.5 s to trace its first predict.  The
         # batches stay the same, so grouping fewer per execution is the same
@@ -398,3 +409,47 @@ def predict(net, X, args: dict):
             return twin.predict(x=X, **args)
         finally:
             twin.steps_per_execution = trained_with
+
+
+# id(trainer) -> {(feature shape, dtype): its predict step, traced once};
+# forgotten with the trainer (the traced step holds the trainer)
+_predict_steps: dict = {}
+
+
+def _batches_only(X, args: dict) -> bool:
+    """Whether ``predict`` is asked for nothing but outputs of an array."""
+    import numpy as np
+
+    quiet = args.get("verbose", 0) == 0 and not args.get("callbacks")
+    rest = set(args) - {"verbose", "callbacks"}
+    return quiet and not rest and isinstance(X, np.ndarray) and len(X) > 0
+
+
+def _predict_in_batches(twin, X, batch_size: int):
+    """``twin.predict(X)``, its ``predict_step`` traced once per input spec.
+
+    Keras' ``predict`` traces its function again for each new number of
+    batches per execution and each new shape of the last batch (a test fold
+    of 148 rows, then one of 147): under ``RandomizedSearchCV`` that is most
+    calls, and TensorFlow warns about retracing.  Here one trace with the
+    batch dimension left open serves every batch; each batch runs the ops
+    Keras' ``predict`` runs on it, and the outputs are concatenated as Keras
+    concatenates them: the same bits.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    spec_key = (X.shape[1:], X.dtype.str)
+    traced = _predict_steps.setdefault(id(twin), {})
+    step = traced.get(spec_key)
+    if step is None:
+        spec = tf.TensorSpec((None, *X.shape[1:]), tf.as_dtype(X.dtype))
+        step = tf.function(twin.predict_step).get_concrete_function(spec)
+        traced[spec_key] = step
+    outputs = [
+        step(tf.constant(X[start : start + batch_size]))
+        for start in range(0, len(X), batch_size)
+    ]
+    return tf.nest.map_structure(
+        lambda *parts: np.concatenate([np.asarray(p) for p in parts]), *outputs
+    )

@@ -212,9 +212,23 @@ def test_a_refit_on_more_rows_trains_on_the_folds_trainer(monkeypatch, diabetes)
         assert list(_trainer_pool.idle_trainers().values()) == [1, 1]
 
 
+def test_predict_traces_once_for_any_number_of_rows(diabetes):
+    # Keras' predict traces again per batches-per-execution and per shape of
+    # the last batch; the pooled predict traces one step per input spec
+    X, y = diabetes
+    _trainer_pool.clear()
+    est = small_net(batch_size=8).fit(X, y)
+    pooled = [est.predict(X[:n]) for n in (160, 147, 148, 5, 1)]
+    assert [len(steps) for steps in _trainer_pool._predict_steps.values()] == [1]
+    for n, got in zip((160, 147, 148, 5, 1), pooled):
+        own = est.model_.predict(X[:n], batch_size=8, verbose=0)
+        assert bits(got) == bits(np.asarray(own, dtype=np.float64).ravel())
+
+
 def test_predict_groups_at_most_16_batches_per_execution(diabetes, monkeypatch):
     # 160 rows in batches of 4: a trainer of 40 steps per execution; Keras
-    # unrolls a multi-step predict when tracing it, so predict caps it
+    # unrolls a multi-step predict when tracing it, so predict caps it (the
+    # path of a predict with a progress bar or callbacks)
     X, y = diabetes
     _trainer_pool.clear()
     est = small_net(batch_size=4).fit(X, y)
@@ -228,7 +242,7 @@ def test_predict_groups_at_most_16_batches_per_execution(diabetes, monkeypatch):
             return original(self, *args, **kwargs)
 
         monkeypatch.setattr(type(twin), "predict", spy)
-    pooled = est.predict(X)
+    pooled = est.predict(X, verbose=2)
     assert seen == [_trainer_pool.PREDICT_STEPS_PER_EXECUTION] == [16]
     with _trainer_pool.borrow_predictor(est._reuse_key) as twin:
         assert twin.steps_per_execution == _compat.steps_per_execution_for(40)

@@ -69,7 +69,12 @@ _STEPS = {
     "_get_metadata": ("_build_keras_model",),
     "_type_of_target": ("_validate_data",),
 }
-_ATTRIBUTES = ("_fit_kwargs", "_predict_kwargs", "_compile_kwargs")
+_ATTRIBUTES = (
+    "_fit_kwargs",
+    "_predict_kwargs",
+    "_compile_kwargs",
+    "_validate_sample_weight",
+)
 
 
 def _calls_along_mro(cls, caller: str, name: str) -> bool:
@@ -210,14 +215,7 @@ class ScikerasRegressor(KerasRegressor):
             callable(x) or isinstance(x, str) for x in losses
         ):
             raise ValueError(_NO_LOSS)
-        fit_args = route_params(
-            self.get_params(), destination="fit", pass_filter=self._fit_kwargs
-        )
-        fit_args.update(kwargs)
-        _minus_one_batch(fit_args, ("batch_size", "validation_batch_size"), len(X))
-        fit_args = {k: v for k, v in fit_args.items() if not k.startswith("callbacks")}
-        for name in ("epochs", "initial_epoch", "sample_weight", "callbacks"):
-            fit_args.pop(name, None)
+        fit_args = self._keras_fit_arguments(len(X), **kwargs)
         history = self._train_keras_model(
             X, y, sample_weight, epochs, initial_epoch, fit_args
         )
@@ -235,6 +233,31 @@ class ScikerasRegressor(KerasRegressor):
             )
         X, _ = self._validate_data(X=X, y=None)
         X = self.feature_encoder_.transform(X)
+        return self._predict_keras_model(
+            X, self._keras_predict_arguments(len(X), **kwargs)
+        )
+
+    # ------------------------------------------------- scikeras' state, by name
+    def _keras_fit_arguments(self, n_rows: int, **kwargs) -> dict:
+        """What scikeras hands ``keras.Model.fit`` besides data and callbacks.
+
+        Routed ``fit__*`` and fit parameters (``batch_size``, ``verbose``,
+        ``shuffle``, ...), ``kwargs`` on top, ``-1`` batch sizes resolved to
+        ``n_rows``; without ``epochs``, ``initial_epoch``, ``sample_weight``
+        and ``callbacks`` (the caller's).
+        """
+        fit_args = route_params(
+            self.get_params(), destination="fit", pass_filter=self._fit_kwargs
+        )
+        fit_args.update(kwargs)
+        _minus_one_batch(fit_args, ("batch_size", "validation_batch_size"), n_rows)
+        fit_args = {k: v for k, v in fit_args.items() if not k.startswith("callbacks")}
+        for name in ("epochs", "initial_epoch", "sample_weight", "callbacks"):
+            fit_args.pop(name, None)
+        return fit_args
+
+    def _keras_predict_arguments(self, n_rows: int, **kwargs) -> dict:
+        """What scikeras hands ``keras.Model.predict`` besides ``x``."""
         pred_args = route_params(
             self.get_params(),
             destination="predict",
@@ -246,8 +269,31 @@ class ScikerasRegressor(KerasRegressor):
         }
         pred_args["callbacks"] = self._predict_callbacks
         pred_args.update(kwargs)
-        _minus_one_batch(pred_args, ("batch_size",), len(X))
-        return self._predict_keras_model(X, pred_args)
+        _minus_one_batch(pred_args, ("batch_size",), n_rows)
+        return pred_args
+
+    def _keras_callbacks(self) -> list:
+        """This fit's callbacks (scikeras' ``_fit_callbacks``, fresh copies)."""
+        return self._fit_callbacks
+
+    def _initialized_data(self, X, y, sample_weight=None):
+        """Build the model as ``fit`` does, train nothing; return the data.
+
+        scikeras' ``_initialize`` (checks, encoders, the model built and
+        compiled) and then ``(X, y, sample_weight)`` exactly as ``_fit``
+        hands them to ``_fit_keras_model``: zero-weight rows dropped
+        (scikeras' ``_validate_sample_weight``), the fitted target and
+        feature encoders applied.
+        """
+        X, y = self._initialize(X, y)
+        self._ensure_compiled_model()
+        if sample_weight is not None:
+            X, y, sample_weight = self._validate_sample_weight(X, y, sample_weight)
+        return (
+            self.feature_encoder_.transform(X),
+            self.target_encoder_.transform(y),
+            sample_weight,
+        )
 
     # ------------------------------------------- scikeras' steps, by name
     def _build_function(self):

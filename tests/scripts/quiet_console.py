@@ -42,3 +42,12 @@ RandomizedSearchCV(
     cv=3,
     random_state=0,
 ).fit(X, y)
+# three architectures: a trainer each, one predict trace each (issue #25)
+X_all, y_all = load_diabetes(return_X_y=True)
+RandomizedSearchCV(
+    SeededKerasRegressor(optimizer="adam", epochs=2, random_state=0),
+    {"model__hidden_layer_sizes": [(4,), (8,), (16,)]},
+    n_iter=3,
+    cv=3,
+    random_state=0,
+).fit(X_all, y_all)

@@ -1,0 +1,267 @@
+"""The independent witness: any fit replayed with plain ``keras.Model.fit``.
+
+:func:`plain_fit` takes what a fit of
+:class:`~seeded_keras.SeededKerasRegressor` is *given* -- its seed, its
+validation rows and its order of rows in each epoch, all pure functions of
+(``random_state``, the training data, ``repeat``) -- and trains with nothing
+of seeded_keras in the training path: no trainer pool, no traced twin, no
+tf.data pipeline of ours, no hook into Keras' training loop.  The model is
+built as the fit builds it (scikeras' build inside the fit's seeded
+context), then trained by ``keras.Model.fit`` on a plain Python generator of
+NumPy batches and asked for ``keras.Model.predict``.  If the two agree bit
+for bit, the speed machinery computes what plain Keras computes.
+
+What plain Keras cannot replay, and why, is listed in ``docs/promises.rst``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import clone
+
+from . import _data
+
+__all__ = ["PlainKerasFit", "plain_fit"]
+
+
+@dataclass
+class PlainKerasFit:
+    """One fit replayed by plain Keras: the model, its history and how to predict.
+
+    Returned by :func:`plain_fit`.
+
+    Attributes
+    ----------
+    model : keras.Model
+        Trained by ``keras.Model.fit`` alone.
+    history : dict
+        ``History.history`` of that ``fit`` (Keras' key names).
+    seed_ : int
+        The fit's seed (the same as the estimator's ``seed_`` after ``fit``).
+    n_epochs_ : int
+        Epochs ``keras.Model.fit`` ran.
+    batch_size : int
+        The batch size of ``keras.Model.predict`` (the estimator's).
+    preprocessing : Pipeline or None
+        The fitted steps in front of the regressor when a Pipeline was given.
+    """
+
+    model: object
+    history: dict
+    seed_: int
+    n_epochs_: int
+    batch_size: int
+    preprocessing: object = None
+    _encoders: tuple = field(default=(None, None), repr=False)
+
+    def predict(self, X) -> np.ndarray:
+        """``keras.Model.predict`` on ``X`` (through the fitted preprocessing).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs), float64
+        """
+        if self.preprocessing is not None:
+            X = self.preprocessing.transform(X)
+        feature_encoder, target_encoder = self._encoders
+        X = _floatx(feature_encoder.transform(np.asarray(X)))
+        y = self.model.predict(X, batch_size=self.batch_size, verbose=0)
+        return np.asarray(target_encoder.inverse_transform(y), dtype=np.float64)
+
+
+def _floatx(a):
+    """``a`` as the float32 array the model computes in."""
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def check_replayable(estimator) -> None:
+    """Raise unless :func:`plain_fit` can replay ``estimator``'s fits.
+
+    Raises
+    ------
+    TypeError
+        Unless ``estimator`` is a SeededKerasRegressor, or a Pipeline whose
+        last step is one.
+    ValueError
+        With ``warm_start=True``: a continued fit is not a fresh one.
+    """
+    from ._regressor import SeededKerasRegressor
+
+    net = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    if not isinstance(net, SeededKerasRegressor):
+        raise TypeError(
+            "the plain-Keras witness replays a SeededKerasRegressor, or a "
+            f"Pipeline ending in one; got {type(net).__name__}."
+        )
+    if net.warm_start:
+        raise ValueError(
+            "the plain-Keras witness replays fresh fits; warm_start=True "
+            "continues an earlier one, which Keras' fit is not handed."
+        )
+
+
+def _split_pipeline(estimator, fit_params):
+    """(unfitted front steps or None, the regressor, its and their fit params)."""
+    if not hasattr(estimator, "steps"):
+        return None, estimator, dict(fit_params), {}
+    from sklearn.pipeline import Pipeline
+
+    *front, (name, net) = estimator.steps
+    own, rest = {}, {}
+    for key, value in fit_params.items():
+        step, _, param = key.partition("__")
+        if step == name:
+            own[param] = value
+        else:
+            rest[key] = value
+    front = Pipeline(front, memory=estimator.memory) if front else None
+    return front, net, own, rest
+
+
+def plain_fit(estimator, X, y, **fit_params) -> PlainKerasFit:
+    """Replay ``estimator.fit(X, y)`` with plain ``keras.Model.fit``.
+
+    The witness a skeptic can read: the model built with the fit's seed, its
+    ``validation_fraction`` (or ``validation_split``) rows held out, its
+    training rows in the fit's order, epoch after epoch, as NumPy batches from
+    a Python generator, and the fit's callbacks, batch sizes and epochs --
+    given to ``keras.Model.fit`` and nothing else.  Bit for bit on CPU,
+    ``plain_fit(est, X, y).predict(X_test)`` equals
+    ``clone(est).fit(X, y).predict(X_test)``.
+
+    Parameters
+    ----------
+    estimator : SeededKerasRegressor or Pipeline ending in one
+        Unfitted; it is cloned.  A Pipeline's other steps are fitted as the
+        Pipeline would fit them.
+    X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+    **fit_params : dict
+        ``sample_weight`` (``<step>__sample_weight`` for a Pipeline's last
+        step; other ``<step>__*`` go to the other steps).
+
+    Returns
+    -------
+    PlainKerasFit
+        With ``model``, ``history``, ``seed_``, ``n_epochs_`` and
+        ``predict``.
+
+    Raises
+    ------
+    TypeError
+        When ``estimator`` is not a SeededKerasRegressor (or a Pipeline
+        ending in one).
+    ValueError
+        For a fit plain Keras cannot be handed (``warm_start=True``, fit
+        arguments other than ``sample_weight``) -- see ``docs/promises.rst``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from seeded_keras import SeededKerasRegressor, plain_fit
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> est = SeededKerasRegressor(random_state=0, epochs=2)
+    >>> ours = est.fit(X[:100], y[:100]).predict(X[100:110])
+    >>> plain = plain_fit(est, X[:100], y[:100]).predict(X[100:110])
+    >>> bool((ours == plain).all())
+    True
+    """
+    check_replayable(estimator)
+    front, net, own, rest = _split_pipeline(estimator, fit_params)
+    sample_weight = own.pop("sample_weight", None)
+    if own:
+        raise ValueError(
+            f"plain_fit replays fits given sample_weight only; got {sorted(own)}. "
+            "Route Keras' fit arguments as fit__* parameters of the regressor."
+        )
+    if front is not None:
+        front = clone(front)
+        X = front.fit_transform(X, y, **rest)
+    net = clone(net)
+    # Ours, and not training: validation, the seed, then scikeras' build of
+    # the model inside the fit's seeded context (its initial weights).
+    X, y, sample_weight = net._seed_fit(X, y, sample_weight, reset=True)
+    X, y, sample_weight = net._initialized_data(X, y, sample_weight)
+    model = net.model_
+    args = net._keras_fit_arguments(len(X))
+    epochs = int(getattr(net, "fit__epochs", net.epochs))
+    history = _keras_fit(
+        model,
+        X,
+        y,
+        sample_weight,
+        net.seed_,
+        epochs=epochs,
+        batch_size=args.pop("batch_size", None) or 32,
+        shuffle=args.pop("shuffle", True),
+        validation_fraction=net.validation_fraction,
+        validation_split=float(args.pop("validation_split", 0.0) or 0.0),
+        validation_batch_size=args.pop("validation_batch_size", None),
+        callbacks=net._keras_callbacks(),
+        args=args,
+    )
+    predict_args = net._keras_predict_arguments(1)
+    return PlainKerasFit(
+        model=model,
+        history=dict(history.history),
+        seed_=net.seed_,
+        n_epochs_=len(history.history.get("loss", [])),
+        batch_size=predict_args.get("batch_size") or 32,
+        preprocessing=front,
+        _encoders=(net.feature_encoder_, net.target_encoder_),
+    )
+
+
+def _keras_fit(
+    model,
+    X,
+    y,
+    sample_weight,
+    seed,
+    *,
+    epochs,
+    batch_size,
+    shuffle,
+    validation_fraction,
+    validation_split,
+    validation_batch_size,
+    callbacks,
+    args,
+):
+    """``keras.Model.fit`` on the fit's batches: the whole training path."""
+    X, y = _floatx(X), _floatx(y)
+    rows, val_rows = _data.holdout(seed, len(X), validation_fraction, validation_split)
+    batch_size = len(rows) if batch_size == -1 else batch_size
+    orders = _data.epoch_orders(seed, len(rows), shuffle, 0, epochs)
+    lengths = _data.batch_lengths(len(rows), batch_size)
+    arrays = [X[rows], y[rows]]
+    if sample_weight is not None:
+        arrays.append(_floatx(sample_weight)[rows])
+
+    def batches():  # epoch after epoch, each in the fit's order
+        for order in orders:
+            start = 0
+            for length in lengths:
+                chosen = order[start : start + length]
+                start += length
+                yield tuple(a[chosen] for a in arrays)
+
+    validation = None if val_rows is None else (X[val_rows], y[val_rows])
+    args.pop("verbose", None)
+    return model.fit(
+        batches(),
+        epochs=epochs,
+        steps_per_epoch=len(lengths),
+        validation_data=validation,
+        validation_batch_size=validation_batch_size or 32,
+        callbacks=callbacks,
+        shuffle=False,  # the generator yields the fit's order
+        verbose=0,
+        **args,
+    )
