@@ -5,9 +5,10 @@ mean squared error, bit for bit on CPU, in scikit-learn's ``GridSearchCV``
 and in a plain manual loop.
 
 Importing the package is cheap: it only pins TensorFlow's intra-op thread
-count and quiets TensorFlow's native start-up lines (both before TensorFlow
-starts); TensorFlow, Keras and scikeras are imported when a public name is
-first used.
+count and keeps TensorFlow's known start-up lines off the console (both
+before TensorFlow starts; ``SEEDED_KERAS_QUIET_TF=0`` turns the latter off);
+TensorFlow, Keras and scikeras are imported when a public name is first
+used.
 """
 
 from importlib import import_module as _import_module
@@ -17,7 +18,7 @@ from ._threads import pin_intra_op_threads as _pin
 from ._threads import pin_worker_to_a_cpu as _pin_cpu
 
 # Must run before TensorFlow is imported anywhere in this process.
-_quiet_tf()  # no-op if TensorFlow started first or TF_CPP_MIN_LOG_LEVEL is set
+_quiet_tf()  # no-op if TensorFlow started first, or as the environment says
 _pin()
 _pin_cpu()  # a no-op unless SEEDED_KERAS_PIN_WORKERS=1 in a worker process
 

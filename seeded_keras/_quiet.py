@@ -1,65 +1,114 @@
-"""Keep TensorFlow's native start-up lines off the user's console.
+"""Keep TensorFlow's known start-up lines off the console, and nothing else.
 
 Imported TensorFlow prints, from C++ and before any Python setting can
 apply, lines such as ``WARNING: All log messages before
 absl::InitializeLog() is called are written to STDERR``, ``Could not find
 cuda drivers``, ``cpu_feature_guard`` notes and, on every CPU-only machine,
-an *error* line ``failed call to cuInit``.  None of it is news to a user of
-seeded_keras.
+an *error* line ``failed call to cuInit`` when it first looks for devices.
+None of it is news to a user of seeded_keras.
 
-When seeded_keras is imported before TensorFlow and the user has not set
-``TF_CPP_MIN_LOG_LEVEL``, this module
+When seeded_keras is imported before TensorFlow, and neither
+``SEEDED_KERAS_QUIET_TF=0`` nor a ``TF_CPP_MIN_LOG_LEVEL`` of the user's is
+in the environment, this module wraps the import of the ``tensorflow``
+package -- whoever imports it, seeded_keras or the user (an import hook on
+that one top-level name) -- so that:
 
-* sets ``TF_CPP_MIN_LOG_LEVEL=3`` (TensorFlow's own C++ logging: errors
-  and below, e.g. the cuInit line), and
-* sends file descriptor 2 to ``/dev/null`` while the ``tensorflow`` package
-  itself is being imported -- whoever imports it, seeded_keras or the user
-  (an import hook on the top-level name only) -- which hides the absl lines
-  printed before logging is initialised.  Python exceptions raised by the
-  import still propagate as usual.
+* what TensorFlow writes to file descriptor 2 while it is imported (and
+  while it first lists its devices, which is when ``cuInit`` fails) goes to
+  a private temporary file;
+* afterwards every line of it is written to the real stderr, **except** the
+  known start-up lines matched by :data:`KNOWN_STARTUP_LINES`;
+* if the import fails, *everything* it wrote is shown, unfiltered, before
+  the exception propagates: a broken installation keeps its diagnostics.
 
-To get every line back, set ``TF_CPP_MIN_LOG_LEVEL`` yourself (``0`` shows
-all) before importing seeded_keras, or import TensorFlow first: then nothing
-here changes anything.
+TensorFlow's logging level is not changed, and nothing is filtered after the
+import: errors TensorFlow logs later reach the console as usual.
 """
 
 from __future__ import annotations
 
 import importlib.abc
 import os
+import re
 import sys
+import tempfile
 from contextlib import contextmanager
 
-ENV_VAR = "TF_CPP_MIN_LOG_LEVEL"
-QUIET_LEVEL = "3"
-# Set beside ENV_VAR when the level is ours, not the user's, so that worker
-# processes (which inherit both) quiet their own TensorFlow import too.
-OURS = "SEEDED_KERAS_QUIETED_TF"
+ENV_VAR = "SEEDED_KERAS_QUIET_TF"
+TF_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 
-__all__ = ["ENV_VAR", "native_stderr_silenced", "quiet_tensorflow_startup"]
+#: The lines TensorFlow (2.16 to 2.21) prints on start-up that say nothing a
+#: user of a CPU sweep can act on.  Only these are kept off the console.
+KNOWN_STARTUP_LINES = tuple(
+    re.compile(p)
+    for p in (
+        r"^WARNING: All log messages before absl::InitializeLog\(\) is called"
+        r" are written to STDERR$",
+        r"^[IWE]\d{4} .*\] oneDNN custom operations are on\.",
+        r"^[IWE]\d{4} .*\] Could not find cuda drivers on your machine",
+        r"^[IWE]\d{4} .*\] This TensorFlow binary is optimized to use available"
+        r" CPU instructions",
+        r"^To enable the following instructions: .*, in other operations, rebuild"
+        r" TensorFlow with the appropriate compiler flags\.$",
+        r"^[IWE]\d{4} .*\] failed call to cuInit",
+        r"^[IWE]\d{4} .*\] Unable to register cu(DNN|FFT|BLAS) factory",
+        r"^[IWE]\d{4} .*\] TF-TRT Warning: Could not find TensorRT$",
+    )
+)
+
+__all__ = [
+    "ENV_VAR",
+    "KNOWN_STARTUP_LINES",
+    "quiet_tensorflow_startup",
+    "startup_output_filtered",
+    "unknown_lines",
+]
+
+
+def unknown_lines(text: str) -> str:
+    """``text`` without the lines matched by :data:`KNOWN_STARTUP_LINES`."""
+    kept = [
+        line
+        for line in text.splitlines(keepends=True)
+        if not any(p.search(line.rstrip("\r\n")) for p in KNOWN_STARTUP_LINES)
+    ]
+    return "".join(kept)
 
 
 @contextmanager
-def native_stderr_silenced():
-    """Send file descriptor 2 to /dev/null in this block (native writes too)."""
+def startup_output_filtered():
+    """Hold file descriptor 2 in this block; then show all but known lines.
+
+    If the block raises, everything written is shown, unfiltered.
+    """
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):  # no usable fd 2: nothing to hide
+    except (OSError, ValueError, AttributeError):  # no usable fd 2
         yield
         return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    failed = True
+    with tempfile.TemporaryFile() as held:  # private to this user, unlinked
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+            failed = False
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode("utf-8", errors="replace")
+            shown = text if failed else unknown_lines(text)
+            if shown:
+                os.write(2, shown.encode("utf-8", errors="replace"))
 
 
-class _QuietLoader(importlib.abc.Loader):
-    """Wraps TensorFlow's own loader; the import runs with fd 2 silenced."""
+class _FilteredLoader(importlib.abc.Loader):
+    """Wraps TensorFlow's own loader; runs the import inside the filter."""
 
     def __init__(self, loader):
         self._loader = loader
@@ -68,12 +117,18 @@ class _QuietLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
-        with native_stderr_silenced():
+        with startup_output_filtered():
             self._loader.exec_module(module)
+            # cuInit fails when TensorFlow first lists its devices: do that
+            # here, inside the filter (it starts no runtime: thread counts
+            # and visible devices can still be set afterwards).
+            config = getattr(module, "config", None)
+            if config is not None and hasattr(config, "list_physical_devices"):
+                config.list_physical_devices()
 
 
-class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` with the other finders, then silences its import."""
+class _TensorFlowImportFilter(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` with the other finders, then filters its import."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "tensorflow":
@@ -83,22 +138,22 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
 
         spec = find_spec(fullname)
         if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
+            spec.loader = _FilteredLoader(spec.loader)
         return spec
 
 
 def quiet_tensorflow_startup() -> bool:
-    """Quiet TensorFlow's start-up, unless it started or the user chose a level.
+    """Filter TensorFlow's start-up output, unless it started or the user chose.
 
-    Returns whether anything was changed.  Must run before TensorFlow is
-    imported; called once, on import of :mod:`seeded_keras`.
+    Returns whether the filter was installed: not when TensorFlow is already
+    imported, ``SEEDED_KERAS_QUIET_TF=0`` is set, or the user set
+    ``TF_CPP_MIN_LOG_LEVEL`` (their choice of what TensorFlow shows).
+    Called once, on import of :mod:`seeded_keras`.
     """
     if "tensorflow" in sys.modules:
         return False
-    if ENV_VAR in os.environ and os.environ.get(OURS) != "1":
-        return False  # the user's choice
-    os.environ[ENV_VAR] = QUIET_LEVEL
-    os.environ[OURS] = "1"
-    if not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _QuietTensorFlowImport())
+    if os.environ.get(ENV_VAR, "1").strip() == "0" or TF_LEVEL in os.environ:
+        return False
+    if not any(isinstance(f, _TensorFlowImportFilter) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TensorFlowImportFilter())
     return True

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from ._checks import closest_name
 from ._progress import Progress
-from ._quiet import native_stderr_silenced
 
 EXIT_AGREE, EXIT_DISAGREE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -241,9 +240,6 @@ def _as_written(message: str, grid, valid) -> str:
 
 
 def _run(args, X, y, grid, model):
-    with native_stderr_silenced():
-        import tensorflow as tf
-    tf.get_logger().setLevel("ERROR")  # retracing notices are not the user's news
     from sklearn.model_selection import train_test_split
 
     from . import explain_gap

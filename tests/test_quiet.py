@@ -21,10 +21,82 @@ TF_PREFIXES = (
 
 
 def plain_env(**extra):
-    """This environment without any TF_CPP_* variable or marker of ours."""
+    """This environment without any TF_CPP_* variable or setting of ours."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP_")}
-    env.pop(_quiet.OURS, None)
+    env.pop(_quiet.ENV_VAR, None)
     return {**env, **extra}
+
+
+KNOWN = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+UNKNOWN = (
+    "E0000 00:00:1.0 loader.cc:1] libwhatever.so.2: cannot open shared object file"
+)
+
+
+def _fake_tensorflow(root, fails: bool):
+    """A stand-in ``tensorflow`` package: writes a known and an unknown line
+    to file descriptor 2 (as TensorFlow's C++ does), then maybe fails."""
+    package = root / "tensorflow"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "import os\n"
+        f"os.write(2, {(KNOWN + chr(10) + UNKNOWN + chr(10)).encode()!r})\n"
+        + ("raise ImportError('DLL load failed: the CPU lacks AVX')\n" if fails else "")
+    )
+
+
+def _import_fake(tmp_path, first="import seeded_keras", **env):
+    return subprocess.run(
+        [sys.executable, "-c", f"{first}\nimport tensorflow\nprint('imported')"],
+        capture_output=True,
+        text=True,
+        env=plain_env(PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}", **env),
+        cwd=tmp_path,
+    )
+
+
+def test_a_failing_tensorflow_import_shows_everything_it_wrote(tmp_path):
+    _fake_tensorflow(tmp_path, fails=True)
+    proc = _import_fake(tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert lines[:2] == [KNOWN, UNKNOWN]  # the diagnostics, then the traceback
+    assert lines[-1] == "ImportError: DLL load failed: the CPU lacks AVX"
+    assert "imported" not in proc.stdout
+
+
+def test_a_working_import_hides_only_the_known_lines(tmp_path):
+    _fake_tensorflow(tmp_path, fails=False)
+    proc = _import_fake(tmp_path)
+    assert proc.returncode == 0 and proc.stdout == "imported\n"
+    assert proc.stderr.splitlines() == [UNKNOWN]
+
+
+def test_one_variable_or_the_users_level_shows_every_line(tmp_path):
+    _fake_tensorflow(tmp_path, fails=False)
+    for env in ({_quiet.ENV_VAR: "0"}, {"TF_CPP_MIN_LOG_LEVEL": "0"}):
+        proc = _import_fake(tmp_path, **env)
+        assert proc.stderr.splitlines() == [KNOWN, UNKNOWN], env
+    # and without seeded_keras, of course, the same
+    proc = _import_fake(tmp_path, first="")
+    assert proc.stderr.splitlines() == [KNOWN, UNKNOWN]
+
+
+def test_known_lines_are_these_and_only_these():
+    text = (
+        f"{KNOWN}\n"
+        "I0000 00:00:1.5 21593 port.cc:153] oneDNN custom operations are on. You may see\n"
+        "I0000 00:00:1.5 21593 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.\n"
+        "I0000 00:00:1.5 21593 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions in performance-critical operations.\n"
+        "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.\n"
+        "E0000 00:00:1.5 21593 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error\n"
+        f"{UNKNOWN}\n"
+        "E0000 00:00:1.5 21593 op.cc:1] failed call to something else\n"
+    )
+    assert _quiet.unknown_lines(text).splitlines() == [
+        UNKNOWN,
+        "E0000 00:00:1.5 21593 op.cc:1] failed call to something else",
+    ]
 
 
 @pytest.mark.slow
@@ -54,7 +126,7 @@ def test_a_level_the_user_chose_and_tensorflow_first_are_left_alone():
         "{first}\n"
         "import seeded_keras\n"
         "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'),"
-        " any(type(f).__name__ == '_QuietTensorFlowImport' for f in sys.meta_path))"
+        " any(type(f).__name__ == '_TensorFlowImportFilter' for f in sys.meta_path))"
     )
 
     def run(first, **env):
@@ -68,8 +140,9 @@ def test_a_level_the_user_chose_and_tensorflow_first_are_left_alone():
         ).stdout
         return out.split()
 
-    assert run("") == ["3", "True"]
+    assert run("") == ["None", "True"]  # TensorFlow's own level is never set
     assert run("", TF_CPP_MIN_LOG_LEVEL="0") == ["0", "False"]
+    assert run("", SEEDED_KERAS_QUIET_TF="0") == ["None", "False"]
     assert run("import tensorflow") == ["None", "False"]
 
 
