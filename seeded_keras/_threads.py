@@ -81,9 +81,12 @@ def pin_worker_to_a_cpu(by_default: bool = False) -> int | None:
     other worker (dask's, with several threads; a user's own child process)
     only when asked.  CPUs are claimed from the highest down, leaving the
     lowest to the parent process.
-    CPUs are claimed with an advisory lock on a file per CPU in the temporary
-    directory, which the operating system releases when the worker exits; a
-    worker that finds every allowed CPU taken stays unpinned.  Every thread
+    CPUs are claimed with an advisory lock on a file per CPU and per user in
+    the temporary directory (:func:`lock_path`), which the operating system
+    releases when the worker exits; a worker that finds every allowed CPU
+    taken stays unpinned, and so does one that cannot open or lock a file
+    (any ``OSError``: a file left by someone else, a read-only directory),
+    with a one-line ``RuntimeWarning``.  Every thread
     the process already has is moved to the CPU, and threads started later
     inherit it.
 
@@ -107,26 +110,53 @@ def pin_worker_to_a_cpu(by_default: bool = False) -> int | None:
         if _pinned["done"]:
             return _pinned["cpu"]
         _pinned["done"] = True
-        import fcntl
-        import tempfile
+        try:
+            return _claim_a_cpu()
+        except OSError as exc:  # a shared temp dir, a read-only one, ...
+            warnings.warn(
+                f"seeded_keras cannot pin this worker to a CPU ({exc}); it runs "
+                "unpinned (the same results, perhaps slower).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return None
 
-        for cpu in sorted(os.sched_getaffinity(0), reverse=True):
-            path = os.path.join(tempfile.gettempdir(), f"seeded_keras-cpu{cpu}.lock")
-            handle = open(path, "a")  # noqa: SIM115  (held for the process's life)
+
+def lock_path(cpu: int) -> str:
+    """This user's lock file for ``cpu`` in the temporary directory.
+
+    Per user: on a shared machine another user's file of the same CPU is
+    neither opened nor contended for.
+    """
+    import tempfile
+
+    user = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    return os.path.join(tempfile.gettempdir(), f"seeded_keras-{user}-cpu{cpu}.lock")
+
+
+def _claim_a_cpu() -> int | None:
+    """Lock and move onto the highest allowed CPU no pinned worker holds."""
+    import fcntl
+
+    for cpu in sorted(os.sched_getaffinity(0), reverse=True):
+        handle = open(lock_path(cpu), "a")  # noqa: SIM115  (held for life)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another worker holds this CPU
+            handle.close()
+            continue
+        except OSError:
+            handle.close()
+            raise
+        try:
+            tids = [int(t) for t in os.listdir("/proc/self/task")]
+        except OSError:
+            tids = [0]
+        for tid in tids:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                continue
-            try:
-                tids = [int(t) for t in os.listdir("/proc/self/task")]
-            except OSError:
-                tids = [0]
-            for tid in tids:
-                try:
-                    os.sched_setaffinity(tid, {cpu})
-                except OSError:  # a thread that has just exited
-                    pass
-            _pinned.update(cpu=cpu, file=handle)
-            return cpu
-        return None
+                os.sched_setaffinity(tid, {cpu})
+            except OSError:  # a thread that has just exited
+                pass
+        _pinned.update(cpu=cpu, file=handle)
+        return cpu
+    return None

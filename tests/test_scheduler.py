@@ -217,3 +217,58 @@ def test_pinning_by_default_and_its_opt_out(monkeypatch, tmp_path):
             assert cpu == max(os.sched_getaffinity(0))
             assert all(c == {cpu} for c in calls)
             _threads._pinned["file"].close()  # releases the CPU's lock
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
+def test_a_lock_file_owned_by_another_user_leaves_the_worker_unpinned(tmp_path):
+    # A shared temp directory where the lock file this worker would open
+    # belongs to someone else and is not writable by it: no PermissionError
+    # escapes, the worker runs unpinned and says so in one line.  The worker
+    # is a forked child that runs as user nobody when we are root (root
+    # opens anything).
+    import multiprocessing
+    import tempfile
+    import warnings
+
+    from seeded_keras import _threads
+
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(shared, 0o1777)  # like /tmp itself
+    as_nobody = os.geteuid() == 0
+    uid = 65534 if as_nobody else os.getuid()
+    cpu = max(os.sched_getaffinity(0))
+    lock = shared / f"seeded_keras-{uid}-cpu{cpu}.lock"
+    lock.write_text("")
+    os.chmod(lock, 0o444)  # root's (or read-only to us)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker
+        try:
+            os.close(read)
+            if as_nobody:
+                os.setgid(65534)
+                os.setuid(65534)
+            multiprocessing.parent_process = lambda: object()
+            tempfile.tempdir = str(shared)
+            os.environ["SEEDED_KERAS_PIN_WORKERS"] = "1"
+            _threads._pinned.update(done=False, cpu=None, file=None)
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                got = _threads.pin_worker_to_a_cpu()
+            lines = [repr(got)] + [f"{w.category.__name__}: {w.message}" for w in seen]
+            os.write(write, "\n".join(lines).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        out = pipe.read().splitlines()
+    os.waitpid(pid, 0)
+    assert out[0] == "None"
+    assert len(out) == 2
+    assert out[1].startswith(
+        "RuntimeWarning: seeded_keras cannot pin this worker to a CPU "
+        f"([Errno 13] Permission denied: '{lock}'"
+    )
+    assert out[1].endswith("it runs unpinned (the same results, perhaps slower).")
