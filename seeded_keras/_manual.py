@@ -25,7 +25,7 @@ def manual_loop(
     repeat_params,
     X,
     y,
-    error_score="raise",
+    error_score=np.nan,
     progress=None,
     fit_params=None,
     witness="loop",
@@ -45,7 +45,7 @@ def manual_loop(
     repeat_params : callable
         ``repeat_params(j)`` gives the parameters that select repeat ``j``.
     X, y : array-like
-    error_score : "raise" or float, default="raise"
+    error_score : "raise" or float, default=np.nan
         As in the search: "raise" stops at a failing fit; otherwise the fit is
         recorded with ``mse`` NaN and its ``error`` message.
     progress : callable, optional

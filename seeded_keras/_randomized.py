@@ -8,6 +8,7 @@ draws, exactly those ``RandomizedSearchCV`` evaluates with the same
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.model_selection import ParameterSampler, RandomizedSearchCV
 
 from ._search_base import ReconciledSearchMixin
@@ -92,7 +93,7 @@ class ReconciledRandomizedSearchCV(ReconciledSearchMixin, RandomizedSearchCV):
         verbose=0,
         pre_dispatch="2*n_jobs",
         random_state=None,
-        error_score="raise",
+        error_score=np.nan,
         return_train_score=False,
         n_seeds=1,
         journal=None,

@@ -278,12 +278,20 @@ class ReconciliationReport:
             lines.append(
                 f"{repr(params):<{width}}  {s:>14.6f}  {m:>14.6f}  {abs(s - m):>9.3g}"
             )
-        n_failed = sum(bool(r["failed"]) for r in self.rows)
+        failed = [r for r in self.rows if r["failed"]]
         lines.append(
             f"max |search - {self._manual_name}| over {len(self.rows)} fits: "
             f"{self.max_abs_diff!r}; same best candidate: {self.same_best}"
-            + (f"; failed fits: {n_failed}" if n_failed else "")
+            + (f"; failed fits: {len(failed)}" if failed else "")
         )
+        for r in failed:
+            both = r["abs_diff"] == 0.0
+            lines.append(
+                f"  candidate {r['candidate']} split {r['split']} repeat "
+                f"{r['repeat']} failed "
+                + ("in both paths (they agree)" if both else "in one path only")
+                + f": {r['failed']}"
+            )
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -6,6 +6,7 @@ in ``_run_search``; what both add lives in :mod:`seeded_keras._search_base`.
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.model_selection import GridSearchCV, ParameterGrid
 
 from ._search_base import ReconciledSearchMixin
@@ -88,7 +89,7 @@ class ReconciledSearchCV(ReconciledSearchMixin, GridSearchCV):
         cv=None,
         verbose=0,
         pre_dispatch="2*n_jobs",
-        error_score="raise",
+        error_score=np.nan,
         return_train_score=False,
         random_state=None,
         n_seeds=1,

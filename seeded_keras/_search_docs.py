@@ -36,11 +36,12 @@ SHARED_PARAMETERS = """\
         runs its folds and seeds as one parallel batch (unless scikit-learn
         callbacks are set, which report progress themselves).
     pre_dispatch : int or str, default="2*n_jobs"
-    error_score : "raise" or numeric, default="raise"
-        Unlike scikit-learn (``np.nan``), a failing fit stops the search by
-        default: a silent NaN hides bugs.  Pass ``np.nan`` to go on; failures
-        are then kept in ``fit_failures_`` and marked in the reconciliation
-        report.
+    error_score : "raise" or numeric, default=np.nan
+        As in scikit-learn: a failing fit scores ``error_score`` and the
+        search warns with scikit-learn's ``FitFailedWarning`` at the end;
+        ``"raise"`` stops at the first failure.  Failures are kept in
+        ``fit_failures_`` (candidate, split, repeat, message), in the
+        journal, and named in the reconciliation report.
     return_train_score : bool, default=False
     journal : str, path or None, default=None
         A directory where every finished fit is written down, by the

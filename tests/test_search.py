@@ -403,27 +403,28 @@ class TestErrors:
         ):
             search.reconcile(X, y)
 
-    def test_failing_fit_raises_by_default(self, diabetes):
+    def test_failing_fit_raises_with_error_score_raise(self, diabetes):
         X, y = diabetes
         search = ReconciledSearchCV(
             small_net(model=width_checked_mlp),
             {"model__hidden_layer_sizes": [(4,), (-1,)]},
             scoring=MSE,
             cv=2,
+            error_score="raise",
         )
         with pytest.raises(ValueError, match=r"^widths must be positive: \(-1,\)$"):
             search.fit(X, y)
 
-    def test_failing_fit_recorded_when_continuing(self, diabetes):
+    def test_failing_fit_recorded_by_default_as_gridsearchcv(self, diabetes):
         X, y = diabetes
         search = ReconciledSearchCV(
             small_net(),
             {"model__hidden_layer_sizes": [(4,), (-1,)]},
             scoring=MSE,
             cv=2,
-            error_score=np.nan,
             random_state=0,
         )
+        assert search.error_score is GridSearchCV(Ridge(), {}).error_score  # np.nan
         with pytest.warns(FitFailedWarning, match="2 fits failed out of a total of 4"):
             search.fit(X, y)
         assert [(f["candidate"], f["split"]) for f in search.fit_failures_] == [
@@ -436,7 +437,15 @@ class TestErrors:
         report = search.reconcile(X, y)
         assert report.max_abs_diff == 0.0  # both paths failed the same fits
         assert [r["failed"] != "" for r in report.rows] == [False, False, True, True]
-        assert "failed fits: 2" in report.summary()
+        summary = report.summary()
+        assert "failed fits: 2" in summary
+        assert (
+            "  candidate 1 split 0 repeat 0 failed in both paths (they agree): "
+            "ValueError: " in summary
+        )
+        witness = search.reconcile(X, y, witness="keras")  # plain Keras fails too
+        assert witness.max_abs_diff == 0.0
+        assert [r["failed"] != "" for r in witness.rows] == [False] * 2 + [True] * 2
 
     def test_plain_scikeras_warns(self, diabetes):
         X, y = diabetes

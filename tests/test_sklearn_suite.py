@@ -4,7 +4,7 @@ The installed scikit-learn ships its test module; in a copy, ``GridSearchCV``
 and ``RandomizedSearchCV`` are rebound to ``ReconciledSearchCV`` and
 ``ReconciledRandomizedSearchCV`` right after its imports, and the whole module
 runs.  Only the Halving searches (other classes, not ours) are left out, and
-the few cases that test a deliberate difference, each written down below.
+the one case that tests a deliberate difference, written down below.
 """
 
 import os
@@ -21,17 +21,10 @@ pytestmark = pytest.mark.slow
 SOURCE = Path(sklearn.__file__).parent / "model_selection" / "tests" / "test_search.py"
 
 DELIBERATE = {
-    # error_score defaults to "raise" (a silent NaN hides bugs): a scorer
-    # that fails stops the search instead of scoring NaN with a warning.
-    # With error_score=np.nan ours behaves exactly as GridSearchCV does
-    # (tests/test_search.py::TestGridSearchCVPatterns::test_error_score_nan_
-    # warns_as_gridsearchcv runs these two cases so).
-    "test_unsupported_sample_weight_scorer": "error_score='raise' by default",
-    "test_search_callbacks_receive_sample_weight": "error_score='raise' by default",
     # It checks that a bare BaseSearchCV subclass has every fitted attribute
     # of GridSearchCV; ours adds splits_, base_estimator_, random_state_ and
     # fit_failures_.  (Its cv_results_ checks pass: tests/test_search.py::
-    # TestGridSearchCVPatterns::test_custom_run_search_subclass.)
+    # TestDropIn::test_custom_run_search_subclass.)
     "test_custom_run_search": "extra fitted attributes",
 }
 
