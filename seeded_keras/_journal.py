@@ -43,6 +43,7 @@ import numpy as np
 
 __all__ = [
     "JournalConflictError",
+    "JournalWriteWarning",
     "JournalSpec",
     "fit_key",
     "load_journal",
@@ -55,6 +56,10 @@ SCORE_FIELDS = ("test_scores", "train_scores", "n_test_samples", "fit_error")
 
 class JournalConflictError(RuntimeError):
     """Two different results were journaled for one fit: not deterministic."""
+
+
+class JournalWriteWarning(RuntimeWarning):
+    """The journal could not be written; the sweep went on in memory."""
 
 
 class Unkeyable(TypeError):
@@ -304,33 +309,89 @@ def load_journal(directory):
 
 
 # ---------------------------------------------------------------- writing
-_files: dict = {}
+_files: dict = {}  # (directory, pid) -> [open binary file, records written]
 _files_lock = threading.Lock()
+# (directory, pid) whose writing failed: the sweep goes on in memory
+_given_up: set = set()
 
 
 @atexit.register
 def _close_files() -> None:
     """Every record is already fsynced; this only lets go of the handles."""
     with _files_lock:
-        for handle in _files.values():
-            handle.close()
+        for handle, _ in _files.values():
+            _close_quietly(handle)
         _files.clear()
 
 
-def append(directory, record: dict) -> None:
-    """Append ``record`` to this process's file in ``directory``, durably."""
+def _close_quietly(handle) -> None:
+    try:
+        handle.close()  # unbuffered: nothing left to flush
+    except OSError:
+        pass
+
+
+def _write_durably(handle, data: bytes) -> None:
+    """Write all of ``data`` to the unbuffered ``handle``, then fsync."""
+    view = memoryview(data)
+    while view:
+        written = handle.write(view)
+        if not written:
+            raise OSError(f"wrote nothing to {handle.name}")
+        view = view[written:]
+    os.fsync(handle.fileno())
+
+
+def append(directory, record: dict) -> bool:
+    """Append ``record`` to this process's file in ``directory``, durably.
+
+    Returns whether it was written.  Any ``OSError`` -- a full disk, a
+    read-only directory, a lost mount -- is not the sweep's end: this
+    process warns once (the path, how many fits it wrote there) and writes
+    nothing more to that journal; the sweep finishes in memory.  What was
+    written stays readable (a torn last line is skipped), and a rerun
+    resumes it.
+    """
     directory = os.path.abspath(directory)
+    where = (directory, os.getpid())
     line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
     with _files_lock:
-        handle = _files.get((directory, os.getpid()))
-        if handle is None:
-            os.makedirs(directory, exist_ok=True)
-            name = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-            handle = open(os.path.join(directory, name), "a", encoding="utf-8")  # noqa: SIM115
-            _files[(directory, os.getpid())] = handle
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if where in _given_up:
+            return False
+        entry = _files.get(where)
+        try:
+            if entry is None:
+                os.makedirs(directory, exist_ok=True)
+                name = (
+                    f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+                )
+                handle = open(os.path.join(directory, name), "ab", buffering=0)  # noqa: SIM115
+                entry = _files[where] = [handle, 0]
+            _write_durably(entry[0], line.encode("utf-8"))
+        except OSError as exc:
+            _given_up.add(where)
+            written = 0
+            if entry is not None:
+                written = entry[1]
+                _close_quietly(entry[0])
+                del _files[where]
+            _warn_not_written(directory, written, exc)
+            return False
+        entry[1] += 1
+        return True
+
+
+def _warn_not_written(directory, written: int, exc: OSError) -> None:
+    import warnings
+
+    warnings.warn(
+        f"the journal in {directory} could not be written ({exc}); "
+        f"{written} fit(s) of this process were written there and stay "
+        "resumable. The sweep goes on in memory: its results are complete, "
+        "but fits finished from now on are not journaled.",
+        JournalWriteWarning,
+        stacklevel=4,
+    )
 
 
 # ---------------------------------------------------- what travels to workers
@@ -361,7 +422,21 @@ class JournalSpec:
             found = _indexes.get(self.token)
             if found is None:
                 _indexes.clear()  # one search at a time per process
-                found = _indexes[self.token] = index(self.directory)
+                # a new search may write where an earlier one could not
+                _given_up.discard((os.path.abspath(self.directory), os.getpid()))
+                try:
+                    found = index(self.directory)
+                except OSError as exc:  # unreadable: fit everything afresh
+                    import warnings
+
+                    warnings.warn(
+                        f"the journal in {self.directory} could not be read "
+                        f"({exc}); every fit runs afresh.",
+                        JournalWriteWarning,
+                        stacklevel=2,
+                    )
+                    found = {}
+                _indexes[self.token] = found
         return found.get(key)
 
 

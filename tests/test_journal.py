@@ -338,3 +338,67 @@ def test_cli_journal_resumes(tmp_path):
         json.loads((tmp_path / f"r{i}" / "summary.json").read_text()) for i in (0, 1)
     ]
     assert summaries[0]["cv_mse"] == summaries[1]["cv_mse"]
+
+
+def test_a_full_disk_mid_sweep_warns_once_and_loses_no_result(
+    reference, diabetes, tmp_path
+):
+    # The file system fills up after k records (the writer raises ENOSPC
+    # with half a line written): the sweep finishes in memory with the right
+    # scores, warns once naming the path and k, exits without a traceback,
+    # and a rerun resumes the k records.
+    journal, k = tmp_path / "journal", 5
+    script = textwrap.dedent(
+        f"""
+        import errno, json, sys
+        sys.path.insert(0, "tests")
+        from sklearn.datasets import load_diabetes
+        from seeded_keras import _journal
+        from test_journal import make_search, scores
+
+        write, calls = _journal._write_durably, []
+        def fills_up(handle, data):
+            calls.append(1)
+            if len(calls) > {k}:
+                handle.write(data[: len(data) // 2])  # torn, as on a real disk
+                raise OSError(errno.ENOSPC, "No space left on device")
+            write(handle, data)
+        _journal._write_durably = fills_up
+        X, y = load_diabetes(return_X_y=True)
+        search = make_search(journal={str(journal)!r}).fit(X[:160], y[:160])
+        print(json.dumps(scores(search)))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout) == scores(reference)
+    warned = [ln for ln in proc.stderr.splitlines() if "JournalWriteWarning" in ln]
+    assert len(warned) == 1
+    assert (
+        f"the journal in {journal} could not be written ([Errno 28] No space"
+        in (warned[0])
+    )
+    assert f"{k} fit(s) of this process were written there" in warned[0]
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr
+    assert len(_journal.index(journal)) == k  # the torn line is skipped
+    X, y = diabetes
+    again = make_search(journal=journal).fit(X, y)
+    assert again.n_fits_resumed_ == k
+    assert scores(again) == scores(reference)
+
+
+def test_a_journal_that_cannot_be_created_warns_and_the_sweep_goes_on(
+    reference, diabetes, tmp_path
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a file where the journal's folder would go
+    X, y = diabetes
+    with pytest.warns(_journal.JournalWriteWarning, match="0 fit\\(s\\) of this"):
+        search = make_search(journal=blocker / "journal").fit(X, y)
+    assert scores(search) == scores(reference)
