@@ -7,9 +7,9 @@ cuda drivers``, ``cpu_feature_guard`` notes and, on every CPU-only machine,
 an *error* line ``failed call to cuInit`` when it first looks for devices.
 None of it is news to a user of seeded_keras.
 
-When seeded_keras is imported before TensorFlow, and neither
-``SEEDED_KERAS_QUIET_TF=0`` nor a ``TF_CPP_MIN_LOG_LEVEL`` of the user's is
-in the environment, this module wraps the import of the ``tensorflow``
+When seeded_keras is imported before TensorFlow, unless
+``SEEDED_KERAS_QUIET_TF=0`` is in the environment, this module wraps the
+import of the ``tensorflow``
 package -- whoever imports it, seeded_keras or the user (an import hook on
 that one top-level name) -- so that:
 
@@ -22,7 +22,9 @@ that one top-level name) -- so that:
   the exception propagates: a broken installation keeps its diagnostics.
 
 TensorFlow's logging level is not changed, and nothing is filtered after the
-import: errors TensorFlow logs later reach the console as usual.
+import: errors TensorFlow logs later reach the console as usual.  (TensorFlow
+2.21 prints these lines whatever ``TF_CPP_MIN_LOG_LEVEL`` says: they come
+before its logging is initialised.)
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ import tempfile
 from contextlib import contextmanager
 
 ENV_VAR = "SEEDED_KERAS_QUIET_TF"
-TF_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 
 #: The lines TensorFlow (2.16 to 2.21) prints on start-up that say nothing a
 #: user of a CPU sweep can act on.  Only these are kept off the console.
@@ -146,13 +147,12 @@ def quiet_tensorflow_startup() -> bool:
     """Filter TensorFlow's start-up output, unless it started or the user chose.
 
     Returns whether the filter was installed: not when TensorFlow is already
-    imported, ``SEEDED_KERAS_QUIET_TF=0`` is set, or the user set
-    ``TF_CPP_MIN_LOG_LEVEL`` (their choice of what TensorFlow shows).
-    Called once, on import of :mod:`seeded_keras`.
+    imported or ``SEEDED_KERAS_QUIET_TF=0`` is set.  Called once, on import
+    of :mod:`seeded_keras`.
     """
     if "tensorflow" in sys.modules:
         return False
-    if os.environ.get(ENV_VAR, "1").strip() == "0" or TF_LEVEL in os.environ:
+    if os.environ.get(ENV_VAR, "1").strip() == "0":
         return False
     if not any(isinstance(f, _TensorFlowImportFilter) for f in sys.meta_path):
         sys.meta_path.insert(0, _TensorFlowImportFilter())

@@ -94,6 +94,8 @@ def _read_csv(path, target):
         frame = pd.read_csv(path)
     except Exception as exc:
         raise BadInput(f"cannot read {path} as CSV: {exc}") from None
+    if frame.empty:
+        raise BadInput(f"no data rows in {path}: only a header")
     if target not in frame.columns:
         raise BadInput(
             f"target column '{target}' not in {path}; columns: "
@@ -166,6 +168,38 @@ def _load_model(spec):
             f"returns a keras.Model); it is a {type(build).__name__}"
         )
     return build
+
+
+TEST_SIZE = 0.2  # the share of rows held out for explain_gap's test MSE
+
+
+def _check_rows(n_rows: int, cv: int, source: str) -> None:
+    """Enough rows for the held-out test rows and ``cv`` training folds."""
+    from math import ceil
+
+    n_train = n_rows - ceil(TEST_SIZE * n_rows)
+    if n_train >= max(cv, 2):
+        return
+    need = next(n for n in range(2, 10 * cv + 10) if n - ceil(TEST_SIZE * n) >= cv)
+    raise BadInput(
+        f"{source} has {n_rows} data row(s), {max(n_train, 0)} of them for "
+        f"training ({TEST_SIZE:.0%} are held out for the test); --cv {cv} needs "
+        f"at least {need} rows"
+    )
+
+
+def _check_folder(flag: str, path) -> None:
+    """Make the folder ``path`` now, so that a bad one fails before any fit."""
+    if path is None:
+        return
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(
+            f"cannot create the {flag} folder {path}: {exc.strerror or exc}"
+        ) from None
+    if not os.access(path, os.W_OK):
+        raise BadInput(f"cannot write to the {flag} folder {path}")
 
 
 # ---------------------------------------------------------------- running
@@ -245,8 +279,11 @@ def _run(args, X, y, grid, model):
     from . import explain_gap
 
     search = _search(args, grid, model)
+    _check_rows(len(y), args.cv, getattr(args, "data", None) or "the demo data")
+    _check_folder("--journal", args.journal)
+    _check_folder("--out", args.out)
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.2, random_state=args.random_state
+        X, y, test_size=TEST_SIZE, random_state=args.random_state
     )
     with _dask_backend(args.scheduler):
         search.fit(X_train, y_train)

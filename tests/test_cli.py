@@ -140,6 +140,26 @@ BAD = [
         ["--model", "os:system"],
         "--model os:system is not a build function",
     ),
+    (
+        "header only",
+        ["--data", "{d}/header.csv"],
+        "^seeded-keras: error: no data rows in .*header.csv: only a header$",
+    ),
+    (
+        "one data row",
+        ["--data", "{d}/one.csv"],
+        "one.csv has 1 data row\\(s\\), 0 of them for training \\(20% are held out for the test\\); --cv 2 needs at least 3 rows$",
+    ),
+    (
+        "more folds than rows",
+        ["--data", "{d}/sixty.csv", "--cv", "100"],
+        "sixty.csv has 60 data row\\(s\\), 48 of them for training .*; --cv 100 needs at least 125 rows$",
+    ),
+    (
+        "journal folder cannot be made",
+        ["--journal", "{d}/data.csv/journal"],
+        "^seeded-keras: error: cannot create the --journal folder .*data.csv/journal: Not a directory$",
+    ),
 ]
 
 
@@ -153,6 +173,9 @@ def test_bad_input_exits_2_with_one_line(csv_and_grid, case, override, message):
     frame.assign(bmi=np.where(frame.index == 3, np.nan, frame["bmi"])).to_csv(
         d / "nan.csv", index=False
     )
+    frame.iloc[:0].to_csv(d / "header.csv", index=False)
+    frame.iloc[:1].to_csv(d / "one.csv", index=False)
+    frame.iloc[:60].to_csv(d / "sixty.csv", index=False)
     (d / "bad.json").write_text("{not json")
     (d / "scalar.json").write_text('{"learning_rate": 0.1}')
     (d / "typo.json").write_text('{"optimizer__learnig_rate": [0.1]}')
@@ -166,7 +189,7 @@ def test_bad_input_exits_2_with_one_line(csv_and_grid, case, override, message):
     for flag, value in zip(override[::2], override[1::2]):
         args[flag] = value.format(d=d)
     flat = [x for kv in args.items() for x in kv]
-    proc = run("reconcile", *flat, *FAST)
+    proc = run("reconcile", *FAST, *flat)  # the case's --cv wins
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
