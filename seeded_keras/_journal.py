@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _compat
+
 __all__ = [
     "JournalConflictError",
     "JournalWriteWarning",
@@ -51,7 +53,8 @@ __all__ = [
 ]
 
 FORMAT = "seeded_keras/journal/v1"
-SCORE_FIELDS = ("test_scores", "train_scores", "n_test_samples", "fit_error")
+_RESULT = _compat.FIT_RESULT  # the keys of scikit-learn's per-fit result
+SCORE_FIELDS = (*_RESULT["scores"], _RESULT["n_test"], _RESULT["error"])
 
 
 class JournalConflictError(RuntimeError):
@@ -202,7 +205,7 @@ def make_record(key: str, result: dict, params: dict) -> dict:
         "result": {
             k: _encode(v)
             for k, v in result.items()
-            if k not in ("estimator", "parameters", "resumed")
+            if k not in (*_RESULT["not_stored"], "resumed")
         },
         "written": time.time(),
         "writer": f"{socket.gethostname()}:{os.getpid()}",
@@ -251,7 +254,7 @@ def index(directory) -> dict:
     found: dict = {}
     for record in read_records(directory):
         result = {k: _decode(v) for k, v in record["result"].items()}
-        if result.get("fit_error") is not None:
+        if result.get(_RESULT["error"]) is not None:
             continue  # a failed fit is retried on the next run
         key = record["key"]
         if key in found:
@@ -442,20 +445,17 @@ class JournalSpec:
 
 def journaled_fit_and_score(estimator, X, y, *, journal, real, **kwargs):
     """scikit-learn's ``_fit_and_score``, looked up in and written to the journal."""
-    key = journal.key(
-        estimator, kwargs.get("parameters") or {}, kwargs["train"], kwargs["test"]
-    )
+    parameters, train, test = _compat.fit_task(kwargs)
+    key = journal.key(estimator, parameters or {}, train, test)
     if key is not None:
         hit = journal.lookup(key)
         if hit is not None:
-            result = dict(hit)
-            if kwargs.get("return_parameters"):
-                result["parameters"] = kwargs.get("parameters")
+            result = _compat.result_with_parameters(dict(hit), kwargs)
             result["resumed"] = True
             return result
     result = real(estimator, X, y, **kwargs)
     if key is not None:
-        append(journal.directory, make_record(key, result, kwargs.get("parameters")))
+        append(journal.directory, make_record(key, result, parameters))
     result["resumed"] = False
     return result
 

@@ -1,7 +1,7 @@
 """ReconciledRandomizedSearchCV: RandomizedSearchCV on frozen folds and seeds.
 
 It differs from :class:`~seeded_keras.ReconciledSearchCV` only in
-``_run_search``: the candidates are scikit-learn's ``ParameterSampler``
+``_candidates``: scikit-learn's ``ParameterSampler``
 draws, exactly those ``RandomizedSearchCV`` evaluates with the same
 ``param_distributions``, ``n_iter`` and ``random_state``.
 """
@@ -75,11 +75,6 @@ class ReconciledRandomizedSearchCV(ReconciledSearchMixin, RandomizedSearchCV):
     0.0
     """
 
-    _parameter_constraints: dict = {
-        **RandomizedSearchCV._parameter_constraints,
-        **ReconciledSearchMixin._reconciled_constraints,
-    }
-
     def __init__(
         self,
         estimator,
@@ -124,12 +119,11 @@ class ReconciledRandomizedSearchCV(ReconciledSearchMixin, RandomizedSearchCV):
             if isinstance(space, dict)
         ] or spaces
 
-    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
-        """``n_iter`` draws of ``param_distributions``, each once per seed."""
-        sampler = ParameterSampler(
+    def _candidates(self):
+        """``n_iter`` draws of ``param_distributions`` (each run once per seed)."""
+        return ParameterSampler(
             self.param_distributions, self.n_iter, random_state=self.random_state
         )
-        self._evaluate_seeded(evaluate_candidates, sampler, callback_ctx)
 
 
 def _a_value(space):

@@ -22,6 +22,10 @@ from . import _compat
 
 __all__ = ["SeedFits", "merge_seeds", "seed_column"]
 
+# the keys of scikit-learn's per-fit result dict (_fit_and_score's contract)
+ERROR = _compat.FIT_RESULT["error"]
+SCORES = dict(zip(("test", "train"), _compat.FIT_RESULT["scores"]))
+
 
 def seed_column(i: int, j: int, n_seeds: int, name="score", kind="test") -> str:
     """The ``cv_results_`` column of fold ``i``, seed ``j``.
@@ -64,23 +68,28 @@ def _mean(values):
 def seed_mean(fits: list[dict]) -> dict:
     """One fit result whose scores and times are the means over ``fits``."""
     merged = dict(fits[0])
-    for key in ("test_scores", "train_scores"):
+    for key in _compat.FIT_RESULT["scores"]:
         if key in merged:
             merged[key] = _mean([f[key] for f in fits])
-    for key in ("fit_time", "score_time"):
+    for key in _compat.FIT_RESULT["times"]:
         if key in merged:
             merged[key] = float(np.mean([f[key] for f in fits]))
-    errors = [f["fit_error"] for f in fits if f.get("fit_error")]
-    merged["fit_error"] = "\n".join(errors) if errors else None
+    errors = [fit_error(f) for f in fits if fit_error(f)]
+    merged[ERROR] = "\n".join(errors) if errors else None
     return merged
+
+
+def fit_error(result: dict):
+    """The error message of one fit result, or None when it succeeded."""
+    return result.get(ERROR)
 
 
 def failures(fits: SeedFits) -> list[dict]:
     """``candidate``, ``split``, ``repeat`` and ``message`` of each failed fit."""
     return [
-        {"candidate": c, "split": i, "repeat": j, "message": fits(c, i, j)["fit_error"]}
+        {"candidate": c, "split": i, "repeat": j, "message": fit_error(fits(c, i, j))}
         for c, i, j in fits.cells()
-        if fits(c, i, j).get("fit_error")
+        if fit_error(fits(c, i, j))
     ]
 
 
@@ -88,8 +97,7 @@ def add_seed_columns(results: dict, fits: SeedFits) -> None:
     """``split{i}_seed{j}_{test,train}_{scorer}``: each seed's own score."""
     if fits.n_seeds == 1:
         return
-    for kind in ("test", "train"):
-        key = f"{kind}_scores"
+    for kind, key in SCORES.items():
         if key not in fits.out[0]:
             continue
         for c, i, j in fits.cells():

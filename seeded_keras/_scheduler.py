@@ -80,8 +80,8 @@ def _shares_trainer(name: str, value) -> bool:
 
 def group_key(kwargs: dict, ignored) -> str:
     """The architecture a fit builds: its parameters less seed and learning rate."""
-    params = kwargs.get("parameters")
-    if not isinstance(params, dict):
+    params, _, _ = _compat.fit_task(kwargs)
+    if params is None:
         return ""
     return repr(
         sorted(

@@ -1,7 +1,7 @@
 """ReconciledSearchCV: GridSearchCV on frozen folds, shared seeds and settings.
 
 It differs from its randomized twin (:mod:`seeded_keras._randomized`) only
-in ``_run_search``; what both add lives in :mod:`seeded_keras._search_base`.
+in ``_candidates``; what both add lives in :mod:`seeded_keras._search_base`.
 """
 
 from __future__ import annotations
@@ -73,11 +73,6 @@ class ReconciledSearchCV(ReconciledSearchMixin, GridSearchCV):
     0.0
     """
 
-    _parameter_constraints: dict = {
-        **GridSearchCV._parameter_constraints,
-        **ReconciledSearchMixin._reconciled_constraints,
-    }
-
     def __init__(
         self,
         estimator,
@@ -114,8 +109,6 @@ class ReconciledSearchCV(ReconciledSearchMixin, GridSearchCV):
     def _names_to_check(self):
         return self.param_grid
 
-    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
-        """Every point of ``param_grid``, once per seed."""
-        self._evaluate_seeded(
-            evaluate_candidates, ParameterGrid(self.param_grid), callback_ctx
-        )
+    def _candidates(self):
+        """Every point of ``param_grid`` (each is run once per seed)."""
+        return ParameterGrid(self.param_grid)

@@ -2,13 +2,15 @@
 
 :class:`ReconciledSearchMixin` sits on the left of ``GridSearchCV`` or
 ``RandomizedSearchCV``, as scikit-learn's mixins do, and the twins differ
-only in ``_run_search`` -- the candidates they hand to
+only in ``_candidates`` -- what scikit-learn's ``_run_search`` hands to
 :meth:`ReconciledSearchMixin._evaluate_seeded` -- exactly as scikit-learn's
-searches differ only there.  ``fit`` prepares the shared
+searches differ only in ``_run_search``.  ``fit`` prepares the shared
 :class:`~seeded_keras._protocol.Protocol` (frozen folds, seed base, names
-checked) and hands it to ``BaseSearchCV.fit``; ``_format_results`` merges the
-seeds (:mod:`seeded_keras._results`); :meth:`manual_loop` and
-:meth:`reconcile` replay the protocol as plain Python.
+checked) and hands it to ``BaseSearchCV.fit``; :meth:`_merged_results`
+merges the seeds (:mod:`seeded_keras._results`); :meth:`manual_loop` and
+:meth:`reconcile` replay the protocol as plain Python.  scikit-learn's
+private steps are taken over in one place,
+:class:`seeded_keras._compat.SearchSteps`.
 """
 
 from __future__ import annotations
@@ -47,18 +49,23 @@ def _seed_base_source(random_state):
     return random_state
 
 
-class ReconciledSearchMixin:
+class ReconciledSearchMixin(_compat.SearchSteps):
     """Frozen folds, shared seeds, ``n_seeds``, ``manual_loop`` and ``reconcile``.
 
-    Put on the left of a scikit-learn search class; the subclass's
-    ``_run_search`` hands its candidates to :meth:`_evaluate_seeded`.
+    Put on the left of a scikit-learn search class; the subclass names its
+    candidates in ``_candidates``, which scikit-learn's ``_run_search``
+    hands to :meth:`_evaluate_seeded` (:class:`seeded_keras._compat.SearchSteps`).
     """
 
-    _reconciled_constraints: dict = {
+    _own_constraints: dict = {
         "random_state": ["random_state"],
         "n_seeds": [_compat.Interval(Integral, 1, None, closed="left")],
         "journal": [str, os.PathLike, None],
     }
+
+    def _candidates(self):
+        """The candidates of one run (each is fitted once per seed)."""
+        raise NotImplementedError
 
     def _names_to_check(self):
         """A param_grid whose names (and first values) are checked before fit."""
@@ -93,11 +100,7 @@ class ReconciledSearchMixin:
         self : object
             The fitted search.
         """
-        _compat.check_parameters(
-            self._parameter_constraints,
-            self.get_params(deep=False),
-            caller_name=type(self).__name__,
-        )
+        _compat.check_search_parameters(self)
         protocol = Protocol.prepare(
             self.estimator,
             _seed_base_source(self.random_state),
@@ -140,7 +143,7 @@ class ReconciledSearchMixin:
         (:mod:`seeded_keras._scheduler`); with a journal, every fit written
         down where it ran, and the unfinished ones resubmitted when a worker
         process dies."""
-        from joblib.externals.loky.process_executor import TerminatedWorkerError
+        TerminatedWorkerError = _compat.worker_died_error()
 
         spec = self._journal_spec(X, y, params)
         for attempt in range(1, MAX_RESUBMITS + 2):
@@ -214,7 +217,7 @@ class ReconciledSearchMixin:
         # scikit-learn < 1.9 sets n_splits_ only after _run_search
         n_splits = len(self._protocol.splits) or getattr(self, "n_splits_", 0)
         n_fits = len(candidates) * n_splits
-        if callback_ctx is not None and getattr(self, "_skl_callbacks", None):
+        if callback_ctx is not None and self._sklearn_callbacks_set():
             search_ctx = callback_ctx.subcontext(
                 task_name="search", max_subtasks=n_fits, sequential_subtasks=False
             ).call_on_fit_task_begin(estimator=self)
@@ -234,7 +237,9 @@ class ReconciledSearchMixin:
                 evaluate_candidates(candidates[start : start + self.n_seeds])
                 progress(n=self.n_seeds * n_splits)
 
-    def _format_results(self, candidate_params, n_splits, out, more_results=None):
+    def _merged_results(self, candidate_params, n_splits, out, more_results=None):
+        """scikit-learn's ``cv_results_`` with the seeds merged
+        (:mod:`seeded_keras._results`); the failures kept."""
         if out and "resumed" in out[0]:  # journaled fits say where they came from
             self.n_fits_resumed_ = sum(bool(o["resumed"]) for o in out)
             out = [{k: v for k, v in o.items() if k != "resumed"} for o in out]

@@ -6,12 +6,12 @@ guard results also show that they fail loudly when the internal moves.
 """
 
 import random
-import re
 import sys
 import threading
 from numbers import Integral
 from pathlib import Path
 
+import boundary
 import keras
 import numpy as np
 import pandas as pd
@@ -41,19 +41,52 @@ def test_every_hook_has_a_test():
         assert hook.on_failure == "error" or hook.on_failure.startswith("fallback: ")
 
 
-def test_private_imports_live_in_compat_only():
-    private = re.compile(
-        r"^\s*(from|import)\s+(keras\.src|scikeras|tensorflow\.python"
-        r"|sklearn\S*\._)",
-        re.M,
-    )
-    package = Path(ROOT) / "seeded_keras"
-    offenders = [
-        str(p.relative_to(package))
-        for p in package.rglob("*.py")
-        if "_compat" not in p.parts and private.search(p.read_text())
+def test_no_private_name_of_a_dependency_is_touched_outside_compat():
+    assert boundary.offenders(Path(ROOT) / "seeded_keras") == []
+
+
+PLANTED = """
+from keras.src import backend  # a private module
+from sklearn.model_selection import GridSearchCV
+
+
+class Search(GridSearchCV):
+    def _run_search(self, evaluate_candidates):  # overrides theirs
+        pass
+
+    def _own_step(self):  # ours: fine
+        return self._own_state
+
+    def set_up(self):
+        self._own_state = 1
+
+
+def callbacks(net):
+    return net._fit_callbacks, getattr(net, "_skl_callbacks", None)
+
+
+def theirs():
+    return GridSearchCV._parameter_constraints
+"""
+
+
+def test_the_boundary_check_catches_every_kind_of_touch(tmp_path, monkeypatch):
+    package = tmp_path / "planted_pkg"
+    (package / "_compat").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "mod.py").write_text(PLANTED)
+    (package / "_compat" / "__init__.py").write_text("")
+    (package / "_compat" / "hooks.py").write_text(PLANTED)  # allowed there
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert boundary.offenders(package) == [
+        "planted_pkg.mod.Search._run_search overrides "
+        "sklearn.model_selection._search.GridSearchCV",
+        "planted_pkg/mod.py:18 uses ._fit_callbacks",
+        "planted_pkg/mod.py:18 uses ._skl_callbacks",
+        "planted_pkg/mod.py:2 imports keras.src",
+        "planted_pkg/mod.py:2 imports keras.src.backend",
+        "planted_pkg/mod.py:22 reads GridSearchCV._parameter_constraints",
     ]
-    assert offenders == []
 
 
 # ------------------------------------------------------------------- Keras
@@ -580,3 +613,81 @@ def test_steps_read_at_run_time_falls_back(monkeypatch, fresh_warnings):
         assert model.train_function is None
     finally:
         _compat._keras_fit._counted_loop_parts.cache_clear()
+
+
+# ------------------------------------------------------------ scikit-learn
+def test_SearchSteps(diabetes):
+    from sklearn.model_selection import RandomizedSearchCV
+
+    from seeded_keras import ReconciledRandomizedSearchCV
+
+    # scikit-learn's constraints, plus ours, on each twin
+    for ours, theirs in (
+        (ReconciledSearchCV, GridSearchCV),
+        (ReconciledRandomizedSearchCV, RandomizedSearchCV),
+    ):
+        constraints = ours._parameter_constraints
+        assert set(constraints) == set(theirs._parameter_constraints) | {
+            "random_state",
+            "n_seeds",
+            "journal",
+        }
+    # _run_search hands _candidates to _evaluate_seeded; _format_results merges
+    X, y = diabetes
+    search = ReconciledSearchCV(Ridge(), {"alpha": [1.0, 2.0]}, cv=2, n_seeds=1)
+    seen = []
+    search._evaluate_seeded = lambda evaluate, candidates, ctx: seen.append(
+        list(candidates)
+    )
+    search._run_search(lambda c: None)
+    assert seen == [[{"alpha": 1.0}, {"alpha": 2.0}]]
+    assert not search._sklearn_callbacks_set()
+
+
+def test_check_search_parameters():
+    with pytest.raises(
+        ValueError, match="The 'n_seeds' parameter of ReconciledSearchCV must be"
+    ):
+        _compat.check_search_parameters(
+            ReconciledSearchCV(Ridge(), {"alpha": [1.0]}, n_seeds=0)
+        )
+
+
+def test_fit_task():
+    import inspect
+
+    from sklearn.model_selection._validation import _fit_and_score
+
+    names = set(inspect.signature(_fit_and_score).parameters)
+    assert {"train", "test", "parameters", "return_parameters"} <= names
+    train, test = np.arange(3), np.arange(3, 5)
+    kwargs = {"train": train, "test": test, "parameters": {"a": 1}}
+    assert _compat.fit_task(kwargs) == ({"a": 1}, train, test)
+    assert _compat.fit_task({**kwargs, "parameters": None})[0] is None
+    result = _compat.result_with_parameters({}, {**kwargs, "return_parameters": True})
+    assert result == {"parameters": {"a": 1}}
+    # the result keys we read are the ones scikit-learn's search returns
+    X = np.arange(20.0).reshape(10, 2)
+    out = _fit_and_score(
+        Ridge(),
+        X,
+        X[:, 0],
+        scorer=lambda est, X, y: 0.0,
+        train=np.arange(6),
+        test=np.arange(6, 10),
+        verbose=0,
+        parameters={"alpha": 1.0},
+        fit_params=None,
+        score_params=None,
+        return_train_score=True,
+        return_times=True,
+        return_n_test_samples=True,
+    )
+    flat = _compat.FIT_RESULT
+    assert {*flat["scores"], *flat["times"], flat["error"], flat["n_test"]} <= set(out)
+
+
+def test_worker_died_error():
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    assert _compat.worker_died_error() is TerminatedWorkerError

@@ -12,7 +12,12 @@ The scikeras hooks live in :mod:`._scikeras` (imported by the regressor
 only, so that importing the search machinery does not need scikeras first).
 """
 
-from ._joblib import keep_worker_with_tensorflow, loky_executor, parallel_plan
+from ._joblib import (
+    keep_worker_with_tensorflow,
+    loky_executor,
+    parallel_plan,
+    worker_died_error,
+)
 from ._keras import (
     compile_objects,
     fresh_names,
@@ -28,29 +33,38 @@ from ._keras_fit import (
 )
 from ._registry import HOOKS, CompatError, CompatWarning
 from ._sklearn import (
+    FIT_RESULT,
     Interval,
+    SearchSteps,
     StrOptions,
     base_format_results,
     check_parameters,
     check_sample_weight,
+    check_search_parameters,
     fit_and_score_replaced,
+    fit_task,
     parallel_replaced,
+    result_with_parameters,
     safe_indexing,
     search_with,
 )
 from ._tensorflow import inline, op_determinism, op_determinism_enabled, tf_global_seed
 
 __all__ = [
+    "FIT_RESULT",
     "HOOKS",
     "CompatError",
     "CompatWarning",
     "Interval",
+    "SearchSteps",
     "StrOptions",
     "base_format_results",
     "check_parameters",
     "check_sample_weight",
+    "check_search_parameters",
     "compile_objects",
     "fit_and_score_replaced",
+    "fit_task",
     "fresh_names",
     "inline",
     "iter_layers",
@@ -63,10 +77,12 @@ __all__ = [
     "parallel_plan",
     "parallel_replaced",
     "quick_metric_bookkeeping",
+    "result_with_parameters",
     "safe_indexing",
     "search_with",
     "steps_per_execution_for",
     "steps_read_at_run_time",
     "tf_global_seed",
     "validation_in_one_execution",
+    "worker_died_error",
 ]

@@ -115,3 +115,17 @@ def keep_worker_with_tensorflow() -> bool:
     held = psutil.Process().memory_info().rss
     process_executor._MAX_MEMORY_LEAK_SIZE = max(limit, held + _LOKY_LEAK_SIZE)
     return True
+
+
+@hook(
+    "joblib",
+    "joblib.externals.loky.process_executor.TerminatedWorkerError",
+    CHECKED["joblib"],
+)
+def worker_died_error() -> type:
+    """The exception joblib raises when a loky worker process dies mid-task."""
+    try:
+        from joblib.externals.loky.process_executor import TerminatedWorkerError
+    except ImportError as exc:
+        raise worker_died_error.hook.error(str(exc)) from None
+    return TerminatedWorkerError

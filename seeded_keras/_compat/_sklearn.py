@@ -27,9 +27,14 @@ except ImportError as exc:  # pragma: no cover - only on an unchecked release
     ) from None
 
 __all__ = [
+    "FIT_RESULT",
     "Interval",
+    "SearchSteps",
     "StrOptions",
     "base_format_results",
+    "check_search_parameters",
+    "fit_task",
+    "result_with_parameters",
     "check_parameters",
     "check_sample_weight",
     "fit_and_score_replaced",
@@ -160,3 +165,120 @@ def parallel_replaced(cls) -> Iterator[None]:
             _parallel_users["count"] -= 1
             if _parallel_users["count"] == 0:
                 _search.Parallel = _parallel_users["original"]
+
+
+# ------------------------------------------- BaseSearchCV's private steps
+@hook(
+    "scikit-learn",
+    "BaseSearchCV's private steps (_run_search, _format_results, "
+    "_parameter_constraints, _skl_callbacks)",
+    _SK,
+)
+class SearchSteps:
+    """scikit-learn's private search steps, handed to named methods of ours.
+
+    Put on the left of a scikit-learn search class (with the reconciled
+    mixin).  Subclasses implement ``_candidates`` (the candidates of one
+    run: a ``ParameterGrid``, a ``ParameterSampler``), ``_evaluate_seeded``
+    and ``_merged_results``, and list their own parameters' constraints in
+    ``_own_constraints``:
+
+    ==========================  =========================================
+    scikit-learn's private       what seeded_keras does there
+    ==========================  =========================================
+    ``_run_search``              :meth:`_evaluate_seeded` on
+                                 :meth:`_candidates`
+    ``_format_results``          :meth:`_merged_results` (seeds merged)
+    ``_parameter_constraints``   the search's, plus ``_own_constraints``
+    ``_skl_callbacks``           read by :meth:`_sklearn_callbacks_set`
+    ==========================  =========================================
+    """
+
+    _own_constraints: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        theirs = next(
+            (
+                vars(k)["_parameter_constraints"]
+                for k in cls.__mro__
+                if k.__module__.startswith("sklearn.")
+                and "_parameter_constraints" in vars(k)
+            ),
+            None,
+        )
+        if theirs is not None:
+            cls._parameter_constraints = {**theirs, **cls._own_constraints}
+
+    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+        self._evaluate_seeded(evaluate_candidates, self._candidates(), callback_ctx)
+
+    def _format_results(self, candidate_params, n_splits, out, more_results=None):
+        return self._merged_results(candidate_params, n_splits, out, more_results)
+
+    def _sklearn_callbacks_set(self) -> bool:
+        """Whether scikit-learn callbacks (1.9's ``set_callbacks``) are set."""
+        return bool(getattr(self, "_skl_callbacks", None))
+
+
+@hook("scikit-learn", "BaseSearchCV's _parameter_constraints", _SK)
+def check_search_parameters(search) -> None:
+    """Validate a search's parameters as its ``fit`` would, before any fit."""
+    check_parameters(
+        search._parameter_constraints,
+        search.get_params(deep=False),
+        caller_name=type(search).__name__,
+    )
+
+
+# ------------------------------------- _fit_and_score's arguments and result
+#: The keys of ``_fit_and_score``'s result that seeded_keras reads or writes.
+FIT_RESULT = {
+    "scores": ("test_scores", "train_scores"),
+    "times": ("fit_time", "score_time"),
+    "error": "fit_error",
+    "n_test": "n_test_samples",
+    "not_stored": ("estimator", "parameters"),
+}
+_FIT_TASK_ARGUMENTS = ("train", "test", "parameters", "return_parameters")
+
+
+def _check_fit_and_score_contract() -> None:
+    import inspect
+
+    from sklearn.model_selection import _validation
+
+    function = getattr(_validation, "_fit_and_score", None)
+    names = set(inspect.signature(function).parameters) if function else set()
+    missing = [a for a in _FIT_TASK_ARGUMENTS if a not in names]
+    if missing:
+        raise fit_task.hook.error(
+            f"_fit_and_score takes no {', '.join(missing)} argument"
+        )
+
+
+@hook(
+    "scikit-learn",
+    "sklearn.model_selection._validation._fit_and_score's arguments and result",
+    _SK,
+)
+def fit_task(kwargs: dict) -> tuple:
+    """``(parameters, train, test)`` of one ``_fit_and_score`` call's keywords.
+
+    ``parameters`` is None for a fit without candidate parameters; ``train``
+    and ``test`` are None when absent.
+    """
+    parameters = kwargs.get("parameters")
+    if not isinstance(parameters, dict):
+        parameters = None
+    return parameters, kwargs.get("train"), kwargs.get("test")
+
+
+def result_with_parameters(result: dict, kwargs: dict) -> dict:
+    """``result`` as ``_fit_and_score`` returns it for these keywords."""
+    if kwargs.get("return_parameters"):
+        result["parameters"] = kwargs.get("parameters")
+    return result
+
+
+_check_fit_and_score_contract()

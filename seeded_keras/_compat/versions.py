@@ -2,7 +2,9 @@
 
 The oldest of each range is what ``constraints-oldest.txt`` installs in CI;
 the newest is what the newest-versions CI job resolved when a hook was last
-changed.  ``pyproject.toml``'s floors are the oldest versions here.
+changed.  ``pyproject.toml``'s floors are the oldest versions here, and
+scikeras, whose private steps we override, is bounded above by the next
+minor version (docs/architecture.rst: how to lift it).
 """
 
 CHECKED = {
