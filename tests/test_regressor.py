@@ -295,6 +295,32 @@ class TestEarlyStopping:
         with pytest.warns(UserWarning, match="Use validation_fraction instead"):
             small_net(epochs=1, validation_split=0.2).fit(X, y)
 
+    def test_initialize_builds_the_seeded_model_without_training(self, diabetes):
+        # scikeras' documented way to predict without fitting
+        X, y = diabetes
+        net = small_net().initialize(X, y)
+        fitted = small_net().fit(X, y)
+        assert net.seed_ == fitted.seed_
+        assert net.predict(X[:5]).shape == (5,)
+        assert not hasattr(net, "history_")
+
+    @pytest.mark.parametrize(
+        "params,message",
+        [
+            ({"validation_split": 0.2}, "Use validation_fraction instead"),
+            ({"random_state": np.random.RandomState(1)}, "is a numpy RandomState"),
+        ],
+        ids=["validation_split", "RandomState"],
+    )
+    @pytest.mark.parametrize("method", ["fit", "partial_fit", "initialize"])
+    def test_warnings_point_at_the_users_call(self, diabetes, params, message, method):
+        X, y = diabetes
+        net = small_net(epochs=1, **params)
+        with pytest.warns(UserWarning, match=message) as seen:
+            getattr(net, method)(X, y)
+        ours = [w for w in seen if message in str(w.message)]
+        assert [w.filename for w in ours] == [__file__]
+
 
 class TestConformance:
     def test_is_regressor(self):
