@@ -40,20 +40,26 @@ ENV_VAR = "SEEDED_KERAS_QUIET_TF"
 
 #: The lines TensorFlow (2.16 to 2.21) prints on start-up that say nothing a
 #: user of a CPU sweep can act on.  Only these are kept off the console.
+# A native log line's prefix: absl's ("I0000 00:00:1.5  21593 port.cc:153] ")
+# or TensorFlow 2.16's own ("2026-01-01 00:00:00.5: I tensorflow/.../port.cc:113] ")
+_LOG = r"^(?:[IWEF]\d{4} [^\]]*\]|\d{4}-\d\d-\d\d [\d:.]+: [IWEF] [^\]]*\]) "
+
+#: The lines TensorFlow (2.16 to 2.21) prints on start-up that say nothing a
+#: user of a CPU sweep can act on.  Only these are kept off the console.
 KNOWN_STARTUP_LINES = tuple(
     re.compile(p)
     for p in (
         r"^WARNING: All log messages before absl::InitializeLog\(\) is called"
         r" are written to STDERR$",
-        r"^[IWE]\d{4} .*\] oneDNN custom operations are on\.",
-        r"^[IWE]\d{4} .*\] Could not find cuda drivers on your machine",
-        r"^[IWE]\d{4} .*\] This TensorFlow binary is optimized to use available"
-        r" CPU instructions",
+        _LOG + r"oneDNN custom operations are on\.",
+        _LOG + r"Could not find cuda drivers on your machine",
+        _LOG + r"This TensorFlow binary is optimized to use available CPU"
+        r" instructions",
         r"^To enable the following instructions: .*, in other operations, rebuild"
         r" TensorFlow with the appropriate compiler flags\.$",
-        r"^[IWE]\d{4} .*\] failed call to cuInit",
-        r"^[IWE]\d{4} .*\] Unable to register cu(DNN|FFT|BLAS) factory",
-        r"^[IWE]\d{4} .*\] TF-TRT Warning: Could not find TensorRT$",
+        _LOG + r"failed call to cuInit",
+        _LOG + r"Unable to register cu(DNN|FFT|BLAS) factory",
+        _LOG + r"TF-TRT Warning: Could not find TensorRT$",
     )
 )
 

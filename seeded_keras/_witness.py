@@ -43,9 +43,21 @@ class PlainKerasFit:
     n_epochs_ : int
         Epochs ``keras.Model.fit`` ran.
     batch_size : int
-        The batch size of ``keras.Model.predict`` (the estimator's).
+        The batch size of ``keras.Model.predict`` (the estimator's; ``-1``:
+        all rows in one batch).
     preprocessing : Pipeline or None
         The fitted steps in front of the regressor when a Pipeline was given.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from seeded_keras import SeededKerasRegressor, plain_fit
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> fitted = plain_fit(SeededKerasRegressor(random_state=0), X[:80], y[:80])
+    >>> fitted.n_epochs_, sorted(fitted.history)
+    (1, ['loss'])
+    >>> fitted.predict(X[80:83]).shape
+    (3,)
     """
 
     model: object
@@ -71,7 +83,8 @@ class PlainKerasFit:
             X = self.preprocessing.transform(X)
         feature_encoder, target_encoder = self._encoders
         X = _floatx(feature_encoder.transform(np.asarray(X)))
-        y = self.model.predict(X, batch_size=self.batch_size, verbose=0)
+        batch_size = len(X) if self.batch_size == -1 else self.batch_size
+        y = self.model.predict(X, batch_size=batch_size, verbose=0)
         return np.asarray(target_encoder.inverse_transform(y), dtype=np.float64)
 
 
@@ -190,6 +203,7 @@ def plain_fit(estimator, X, y, **fit_params) -> PlainKerasFit:
     X, y, sample_weight = net._initialized_data(X, y, sample_weight)
     model = net.model_
     args = net._keras_fit_arguments(len(X))
+    args.pop("validation_split", None)  # the holdout is the fit's, below
     epochs = int(getattr(net, "fit__epochs", net.epochs))
     history = _keras_fit(
         model,
@@ -201,12 +215,12 @@ def plain_fit(estimator, X, y, **fit_params) -> PlainKerasFit:
         batch_size=args.pop("batch_size", None) or 32,
         shuffle=args.pop("shuffle", True),
         validation_fraction=net.validation_fraction,
-        validation_split=float(args.pop("validation_split", 0.0) or 0.0),
+        validation_split=net._validation_split,  # as the fit resolved it
         validation_batch_size=args.pop("validation_batch_size", None),
         callbacks=net._keras_callbacks(),
         args=args,
     )
-    predict_args = net._keras_predict_arguments(1)
+    predict_args = net._keras_predict_arguments(-1)  # -1 (all rows) kept
     return PlainKerasFit(
         model=model,
         history=dict(history.history),

@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -92,6 +93,8 @@ def test_known_lines_are_these_and_only_these():
         "I0000 00:00:1.5 21593 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions in performance-critical operations.\n"
         "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.\n"
         "E0000 00:00:1.5 21593 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error\n"
+        "2026-12-02 23:26:47.513215: I tensorflow/core/util/port.cc:113] oneDNN custom operations are on. You may\n"
+        "2026-12-02 23:26:48.613978: W tensorflow/compiler/tf2tensorrt/utils/py_utils.cc:38] TF-TRT Warning: Could not find TensorRT\n"
         f"{UNKNOWN}\n"
         "E0000 00:00:1.5 21593 op.cc:1] failed call to something else\n"
     )
@@ -99,6 +102,24 @@ def test_known_lines_are_these_and_only_these():
         UNKNOWN,
         "E0000 00:00:1.5 21593 op.cc:1] failed call to something else",
     ]
+
+
+# TensorFlow 2.16's native log format: "2026-01-01 00:00:00.000: W tensorflow/..."
+TF_216_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+: [IWEF] ")
+
+
+def _tf_version():
+    from importlib.metadata import version
+
+    return tuple(int(p) for p in version("tensorflow").split(".")[:2])
+
+
+def _rendezvous_noise(line: str) -> bool:
+    return (
+        "Local rendezvous is aborting with status: OUT_OF_RANGE: End of sequence"
+        in line
+        or line.strip().startswith("[[{{node IteratorGetNext")
+    )
 
 
 @pytest.mark.slow
@@ -111,15 +132,25 @@ def test_a_new_users_script_prints_no_tensorflow_line_and_one_true_total():
         cwd=ROOT,
         check=True,
     )
-    lines = (proc.stdout + proc.stderr).splitlines()
-    noise = [ln for ln in lines if ln.startswith(TF_PREFIXES) or "absl" in ln]
+    lines, err = (proc.stdout + proc.stderr).splitlines(), proc.stderr.splitlines()
+    if _tf_version() < (2, 17):
+        # TensorFlow 2.16 logs this warning whenever a dataset ends, in any
+        # Keras program (fixed in 2.17): its own runtime noise, which
+        # seeded_keras does not hide (docs/environment.rst)
+        lines = [ln for ln in lines if not _rendezvous_noise(ln)]
+        err = [ln for ln in err if not _rendezvous_noise(ln)]
+    noise = [
+        ln
+        for ln in lines
+        if ln.startswith(TF_PREFIXES) or "absl" in ln or TF_216_LINE.match(ln)
+    ]
     assert noise == []
     fitting = [ln for ln in lines if ln.startswith("Fitting")]
     assert fitting == [
         "Fitting 3 folds for each of 2 candidates × 2 seeds, totalling 12 fits"
     ]
     assert "\r" not in proc.stdout + proc.stderr  # a pipe, not a terminal
-    assert proc.stderr.splitlines()[-1].startswith("search: 12/12 fits")
+    assert err[-1].startswith("search: 12/12 fits")
 
 
 def test_a_level_the_user_chose_and_tensorflow_first_are_left_alone():

@@ -100,6 +100,20 @@ def test_lstm_on_3d_inputs_replays_bitwise():
 def test_two_outputs_replay_bitwise(diabetes):
     X, y = diabetes
     Y = np.c_[y, y / 3.0]
+    search = ReconciledSearchCV(
+        small_net(),
+        {"optimizer__learning_rate": [0.01, 0.05]},
+        scoring="neg_mean_squared_error",
+        cv=2,
+        n_seeds=2,
+        random_state=0,
+    ).fit(X, Y)
+    assert search.reconcile(X, Y, witness="keras").max_abs_diff == 0.0
+
+
+def test_keras_validation_split_replays_bitwise(diabetes):
+    X, y = diabetes
+    Y = np.c_[y, y / 3.0]
     net = small_net(validation_split=0.2)
     with pytest.warns(UserWarning, match="validation_split"):
         ours = clone(net).fit(X[:120], Y[:120]).predict(X[120:])
@@ -146,3 +160,10 @@ def test_warm_start_cannot_be_replayed(diabetes):
     X, y = diabetes
     with pytest.raises(ValueError, match="warm_start=True continues an earlier one"):
         plain_fit(small_net(warm_start=True), X, y)
+
+
+def test_whole_set_batches_replay_bitwise(diabetes):
+    X, y = diabetes
+    net = small_net(batch_size=-1)  # scikeras' -1: every row in one batch
+    ours = clone(net).fit(X[:120], y[:120]).predict(X[120:])
+    assert bits(ours) == bits(plain_fit(net, X[:120], y[:120]).predict(X[120:]))
