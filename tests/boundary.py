@@ -75,23 +75,26 @@ def _attribute_uses(tree):
             yield node.lineno, owner, node.args[1].value
 
 
+def _body_names(classdef: ast.ClassDef) -> set:
+    """The names a class's source body defines (methods, class attributes)."""
+    names = set()
+    for item in classdef.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(item.name)
+        elif isinstance(item, ast.Assign):
+            names.update(t.id for t in item.targets if isinstance(t, ast.Name))
+        elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+            names.add(item.target.id)
+    return names
+
+
 def _our_names(trees, outside) -> set:
     """Private names seeded_keras defines (anywhere) or sets (outside _compat)."""
     ours = set()
     for path, tree in trees.items():
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
-                for item in node.body:
-                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        ours.add(item.name)
-                    elif isinstance(item, ast.Assign):
-                        ours.update(
-                            t.id for t in item.targets if isinstance(t, ast.Name)
-                        )
-                    elif isinstance(item, ast.AnnAssign) and isinstance(
-                        item.target, ast.Name
-                    ):
-                        ours.add(item.target.id)
+                ours |= _body_names(node)
             elif path in outside and isinstance(
                 node, (ast.Assign, ast.AnnAssign, ast.AugAssign)
             ):
@@ -110,23 +113,10 @@ def _class_bodies(trees, package_dir) -> dict:
     """(module, class name) -> the names its source body defines."""
     bodies = {}
     for path, tree in trees.items():
-        rel = path.relative_to(package_dir.parent)
-        module = ".".join(rel.with_suffix("").parts)
+        module = ".".join(path.relative_to(package_dir.parent).with_suffix("").parts)
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
-                names = set()
-                for item in node.body:
-                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        names.add(item.name)
-                    elif isinstance(item, ast.Assign):
-                        names.update(
-                            t.id for t in item.targets if isinstance(t, ast.Name)
-                        )
-                    elif isinstance(item, ast.AnnAssign) and isinstance(
-                        item.target, ast.Name
-                    ):
-                        names.add(item.target.id)
-                bodies[(module, node.name)] = names
+                bodies[(module, node.name)] = _body_names(node)
     return bodies
 
 

@@ -80,6 +80,19 @@ def test_the_witness_trains_without_our_machinery(diabetes, monkeypatch):
     assert fitted.predict(X[120:]).dtype == np.float64
 
 
+def _witness_diff(estimator, grid, X, y, **params):
+    """Largest |search - plain Keras| over every fit of a 2-fold search."""
+    search = ReconciledSearchCV(
+        estimator,
+        grid,
+        scoring="neg_mean_squared_error",
+        cv=2,
+        random_state=0,
+        **params,
+    ).fit(X, y)
+    return search.reconcile(X, y, witness="keras").max_abs_diff
+
+
 def test_lstm_on_3d_inputs_replays_bitwise():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 5, 3))
@@ -87,28 +100,14 @@ def test_lstm_on_3d_inputs_replays_bitwise():
     net = SeededKerasRegressor(
         lstm, loss="mse", optimizer="adam", epochs=2, batch_size=16, random_state=0
     )
-    search = ReconciledSearchCV(
-        net,
-        {"model__units": [2, 4]},
-        scoring="neg_mean_squared_error",
-        cv=2,
-        random_state=0,
-    ).fit(X, y)
-    assert search.reconcile(X, y, witness="keras").max_abs_diff == 0.0
+    assert _witness_diff(net, {"model__units": [2, 4]}, X, y) == 0.0
 
 
 def test_two_outputs_replay_bitwise(diabetes):
     X, y = diabetes
     Y = np.c_[y, y / 3.0]
-    search = ReconciledSearchCV(
-        small_net(),
-        {"optimizer__learning_rate": [0.01, 0.05]},
-        scoring="neg_mean_squared_error",
-        cv=2,
-        n_seeds=2,
-        random_state=0,
-    ).fit(X, Y)
-    assert search.reconcile(X, Y, witness="keras").max_abs_diff == 0.0
+    grid = {"optimizer__learning_rate": [0.01, 0.05]}
+    assert _witness_diff(small_net(), grid, X, Y, n_seeds=2) == 0.0
 
 
 def test_keras_validation_split_replays_bitwise(diabetes):
