@@ -38,6 +38,7 @@ down in the process that ran it, and a dead worker still raises loky's
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -62,6 +63,10 @@ MAX_CHUNK = 8  # fits per chunk: small enough to balance, large enough to amorti
 # parent would still be busy that long.
 TRACE_IN_FITS = 4
 _active = threading.local()  # the ignored parameter names of this thread's search
+
+
+def _silent(n: int = 0, message: str = "") -> None:
+    """The reporter of a search that shows nothing (see :func:`reporting`)."""
 
 
 def _shares_trainer(name: str, value) -> bool:
@@ -204,9 +209,12 @@ class _Workers(threading.Thread):
     a warm-up that has nothing left to do.
     """
 
-    def __init__(self, executor, chunks: Chunks, n_workers: int, results: list):
+    def __init__(
+        self, executor, chunks: Chunks, n_workers: int, results: list, report=_silent
+    ):
         super().__init__(name="seeded_keras-workers", daemon=True)
         self.executor, self.chunks, self.results = executor, chunks, results
+        self.report = report
         self.submitted = time.perf_counter()
         self.pending = {executor.submit(warm_up) for _ in range(n_workers)}
         self.warm_ups = set(self.pending)
@@ -234,6 +242,8 @@ class _Workers(threading.Thread):
                     _start_up["seconds"] = time.perf_counter() - self.submitted
                 for i, out in outs:
                     self.results[i] = out
+                if outs:
+                    self.report(len(outs))
                 chunk = (
                     []
                     if self.parent_done.done()
@@ -247,7 +257,7 @@ class _Workers(threading.Thread):
                 return
 
 
-def _beside_workers(tasks, ignored, n_jobs: int, get_executor) -> list:
+def _beside_workers(tasks, ignored, n_jobs: int, get_executor, report=_silent) -> list:
     """The parent and ``n_jobs - 1`` loky workers take chunks from one queue.
 
     Workers already warm (they ran a warm-up for an earlier search) join at
@@ -260,10 +270,15 @@ def _beside_workers(tasks, ignored, n_jobs: int, get_executor) -> list:
     chunks = Chunks(tasks, ignored, n_jobs)
     results: list = [None] * len(tasks)
     workers = None
+    n_workers = n_jobs - 1
     executor = get_executor() if len(_warm) else None  # maybe the warm one
     if executor is not None and _is_warm(executor):
-        workers = _Workers(executor, chunks, n_jobs - 1, results)
+        workers = _Workers(executor, chunks, n_workers, results, report)
         workers.start()
+        report(
+            message=f"{len(tasks)} fits in this process and {n_workers} started "
+            f"worker(s)"
+        )
     started, n_done = time.perf_counter(), 0
     try:
         while workers is None or workers.error is None:
@@ -273,12 +288,28 @@ def _beside_workers(tasks, ignored, n_jobs: int, get_executor) -> list:
             for i, out in run_chunk(chunk)[1]:
                 results[i] = out
             n_done += len(chunk)
+            report(len(chunk))
             if workers is None and n_done == len(chunk):  # after the first
                 per_fit = (time.perf_counter() - started) / n_done
-                if chunks.left() * per_fit > START_FACTOR * _start_up["seconds"]:
+                left = chunks.left() * per_fit
+                start_up = START_FACTOR * _start_up["seconds"]
+                if left > start_up:
                     executor = executor or get_executor()
-                    workers = _Workers(executor, chunks, n_jobs - 1, results)
+                    workers = _Workers(executor, chunks, n_workers, results, report)
                     workers.start()
+                    report(
+                        message=f"{len(tasks)} fits: starting {n_workers} "
+                        f"worker(s) beside this process (est. "
+                        f"{_start_up['seconds']:.1f} s start-up vs {left:.1f} s "
+                        "of fits left)"
+                    )
+                else:
+                    report(
+                        message=f"{len(tasks)} fits in this process: workers "
+                        "would take longer to start than they save (est. "
+                        f"{_start_up['seconds']:.1f} s start-up vs {left:.1f} s "
+                        "of fits left)"
+                    )
     finally:
         # Done, an error or Ctrl-C: the workers get nothing new.  Once the
         # parent found the queue empty, only running chunks are left.
@@ -313,15 +344,20 @@ class _Dispatch(joblib.Parallel):
         ignored = getattr(_active, "ignored", None)
         if ignored is None:  # not a reconciled search: scikit-learn's behaviour
             return super().__call__(iterable)
+        report = getattr(_active, "report", None) or _silent
         kind, n_jobs = _compat.parallel_plan(self)
         if kind in (None, "sequential", "threads"):
-            return super().__call__(iterable)
+            where = "in this process" + (" (threads)" if kind == "threads" else "")
+            tasks = list(iterable)
+            report(message=f"{len(tasks)} fits {where}")
+            return super().__call__(_counted(tasks, report))
         tasks = list(iterable)
         get_executor = None
         if kind == "loky":
             get_executor = _compat.loky_executor(n_jobs - 1, start=False)
         if get_executor is not None:
-            return _beside_workers(tasks, ignored, n_jobs, get_executor)
+            return _beside_workers(tasks, ignored, n_jobs, get_executor, report)
+        report(message=f"{len(tasks)} fits on {n_jobs} {kind} workers")
         chunks = Chunks(tasks, ignored, n_jobs)
         planned = []
         while chunk := chunks.take(len(planned) % n_jobs):
@@ -330,6 +366,7 @@ class _Dispatch(joblib.Parallel):
         for _, done in super().__call__(joblib.delayed(run_chunk)(c) for c in planned):
             for i, out in done:
                 results[i] = out
+            report(len(done))
         return results
 
 
@@ -337,6 +374,45 @@ class ScheduledParallel(Parallel, _Dispatch):
     """scikit-learn's ``Parallel``, with the fits of a reconciled search
     scheduled by architecture (and the parent process working beside loky's
     workers)."""
+
+
+@contextmanager
+def reporting(progress=None, say=None) -> Iterator[None]:
+    """Report this thread's search as its fits finish, wherever they run.
+
+    ``progress(n=k)`` is called after every ``k`` finished fits (from the
+    parent, or from the thread that collects the workers' chunks: one call
+    at a time), and ``say(message)`` once with where the fits run.  What is
+    reported never changes where fits run: the whole sweep is still one
+    ``Parallel`` call, scheduled as with ``verbose=0``.
+    """
+    lock = threading.Lock()
+
+    def report(n: int = 0, message: str = "") -> None:
+        with lock:
+            if n and progress is not None:
+                progress(n=n)
+            if message and say is not None:
+                say(message)
+
+    previous = getattr(_active, "report", None)
+    _active.report = report
+    try:
+        yield
+    finally:
+        _active.report = previous
+
+
+def _counted(tasks, report):
+    """``tasks`` whose functions report each finished fit (in this process)."""
+    for f, args, kwargs in tasks:
+        yield functools.partial(_run_and_report, f, report), args, kwargs
+
+
+def _run_and_report(f, report, *args, **kwargs):
+    out = f(*args, **kwargs)
+    report(1)
+    return out
 
 
 @contextmanager

@@ -210,8 +210,9 @@ class ReconciledSearchMixin(_compat.SearchSteps):
 
         With scikit-learn's callbacks (``callback_ctx``, scikit-learn >= 1.9)
         the search is one task of all its fits, as in scikit-learn's own
-        searches; otherwise, with ``verbose``, one candidate (all folds and
-        seeds) at a time with a progress line after each.
+        searches; otherwise too the sweep is one batch of all its fits, and
+        with ``verbose`` progress is reported as fits finish, wherever they
+        run (:func:`seeded_keras._scheduler.reporting`).
         """
         candidates = self._protocol.with_seeds(list(candidates))
         # scikit-learn < 1.9 sets n_splits_ only after _run_search
@@ -229,13 +230,16 @@ class ReconciledSearchMixin(_compat.SearchSteps):
             return
         from ._progress import Progress, fitting_line
 
-        # One true line (scikit-learn's would print per batch, without seeds).
+        # One true line (scikit-learn's would print per batch, without seeds),
+        # one saying where the fits run, and progress as they finish.  The
+        # sweep is still one batch: verbose never changes where fits run.
         print(fitting_line(n_splits, len(candidates) // self.n_seeds, self.n_seeds))
         progress = Progress(n_fits, "search")
-        with _compat.search_with(self, verbose=0):  # silences only that line
-            for start in range(0, len(candidates), self.n_seeds):
-                evaluate_candidates(candidates[start : start + self.n_seeds])
-                progress(n=self.n_seeds * n_splits)
+        with (
+            _compat.search_with(self, verbose=0),  # silences only that line
+            _scheduler.reporting(progress, say=print),
+        ):
+            evaluate_candidates(candidates)
 
     def _merged_results(self, candidate_params, n_splits, out, more_results=None):
         """scikit-learn's ``cv_results_`` with the seeds merged

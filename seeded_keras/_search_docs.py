@@ -31,10 +31,11 @@ SHARED_PARAMETERS = """\
     cv : int, cross-validation generator or iterable, default=None
         Frozen once per ``fit`` into ``splits_``.
     verbose : int, default=0
-        As in scikit-learn; any positive value also prints a progress line
-        (fits done / total, elapsed, ETA) after each candidate, which then
-        runs its folds and seeds as one parallel batch (unless scikit-learn
-        callbacks are set, which report progress themselves).
+        As in scikit-learn; any positive value also prints one line saying
+        where the fits run (this process, workers started or not, and why)
+        and progress (fits done / total, elapsed, ETA) as fits finish,
+        wherever they run (unless scikit-learn callbacks are set, which
+        report progress themselves).  It never changes where fits run.
     pre_dispatch : int or str, default="2*n_jobs"
     error_score : "raise" or numeric, default=np.nan
         As in scikit-learn: a failing fit scores ``error_score`` and the

@@ -165,6 +165,32 @@ class TestProcesses:
         assert len(fits_by_process(log2)) == 2
         assert made == [1, 1]  # the warm-up above, then this search's start
 
+    @pytest.mark.parametrize("verbose", [0, 1, 2])
+    def test_verbose_never_changes_where_fits_run(
+        self, data, tmp_path, monkeypatch, capsys, verbose
+    ):
+        # issue #28: with verbose=1 the sweep went candidate by candidate, so
+        # no batch was ever long enough to start a worker.  Now every verbose
+        # hands the scheduler the whole sweep; progress comes as fits finish.
+        monkeypatch.setattr(_scheduler, "_warm", type(_scheduler._warm)())
+        _compat.loky_executor(1).submit(_scheduler.warm_up).result()  # ready
+        monkeypatch.setitem(_scheduler._start_up, "seconds", 0.5)
+        log = tmp_path / "log"
+        log.mkdir()
+        self.search(log, n_jobs=2, verbose=verbose).fit(*data)
+        assert len(fits_by_process(log)) == 2  # a worker started and fitted
+        out, err = capsys.readouterr()
+        ours = [ln for ln in out.splitlines() if not ln.startswith("[CV]")]
+        if verbose:  # (verbose=2 adds scikit-learn's "[CV] END" line per fit)
+            assert ours[:2] == [
+                "Fitting 4 folds for each of 6 candidates, totalling 24 fits",
+                "24 fits: starting 1 worker(s) beside this process (est. 0.5 s "
+                f"start-up vs {ours[1].split(' vs ')[1]}",
+            ]
+            assert err.splitlines()[-1].startswith("search: 24/24 fits")
+        else:
+            assert out == ""
+
     def test_a_fit_error_raises_in_the_search_wherever_it_ran(self, data, tmp_path):
         log = tmp_path / "log"
         log.mkdir()
