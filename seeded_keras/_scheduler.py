@@ -113,6 +113,7 @@ class Chunks:
 
     def __init__(self, tasks, ignored, n_procs: int):
         self._groups: OrderedDict = OrderedDict()
+        self._ignored = ignored
         for i, task in enumerate(tasks):
             key = group_key(task[2], ignored)
             self._groups.setdefault(key, deque()).append((i, task))
@@ -155,6 +156,13 @@ class Chunks:
                 del self._groups[key]
             self.taken[taker] = self.taken.get(taker, 0) + 1
             return chunk
+
+    def put_back(self, chunk) -> None:
+        """Queue again the fits of a chunk whose process died."""
+        with self._lock:
+            for i, task in reversed(chunk):
+                key = group_key(task[2], self._ignored)
+                self._groups.setdefault(key, deque()).appendleft((i, task))
 
 
 def run_chunk(chunk, pin: bool = False) -> tuple[int, list]:
@@ -218,9 +226,11 @@ class _Workers(threading.Thread):
         self.submitted = time.perf_counter()
         self.pending = {executor.submit(warm_up) for _ in range(n_workers)}
         self.warm_ups = set(self.pending)
-        self.running: set = set()  # futures of real chunks
+        self.running: dict = {}  # future of a real chunk -> the chunk
         self.parent_done = Future()
         self.error: BaseException | None = None
+        self.died: BaseException | None = None  # a worker process died
+        self.lost_fits = 0  # fits that were running in dead workers
 
     def run(self):
         try:
@@ -229,14 +239,26 @@ class _Workers(threading.Thread):
             self.error = exc
 
     def _feed(self):
+        died = _compat.worker_died_error()
         while self.running or not self.parent_done.done():
             done, _ = wait(
                 self.pending | {self.parent_done}, return_when=FIRST_COMPLETED
             )
             for future in done - {self.parent_done}:
                 self.pending.discard(future)
-                self.running.discard(future)
-                pid, outs = future.result()  # a dead worker or a fit's error
+                chunk = self.running.pop(future, [])
+                try:
+                    pid, outs = future.result()  # a fit's error is raised
+                except died as exc:
+                    # A worker process died (killed, out of memory): loky's
+                    # pool is broken, every chunk it still runs comes back
+                    # here the same way.  Their fits go back to the queue,
+                    # for the parent; nothing finished is lost.
+                    self.died = exc
+                    self.lost_fits += len(chunk)
+                    self.chunks.put_back(chunk)
+                    _warm.discard(self.executor)
+                    continue
                 if future in self.warm_ups and self.executor not in _warm:
                     _warm.add(self.executor)
                     _start_up["seconds"] = time.perf_counter() - self.submitted
@@ -246,13 +268,13 @@ class _Workers(threading.Thread):
                     self.report(len(outs))
                 chunk = (
                     []
-                    if self.parent_done.done()
+                    if self.parent_done.done() or self.died is not None
                     else self.chunks.take(pid, starting_worker=True)
                 )
                 if chunk:
                     nxt = self.executor.submit(run_chunk, chunk, True)
                     self.pending.add(nxt)
-                    self.running.add(nxt)
+                    self.running[nxt] = chunk
             if self.parent_done.done() and not self.running:
                 return
 
@@ -320,6 +342,20 @@ def _beside_workers(tasks, ignored, n_jobs: int, get_executor, report=_silent) -
     workers.join()
     if workers.error is not None:
         raise workers.error
+    if workers.died is not None:  # the dead workers' running fits, again
+        import warnings
+
+        warnings.warn(
+            f"a worker process died ({str(workers.died).splitlines()[0]}); "
+            f"its {workers.lost_fits} running fit(s) ran again in this process, "
+            "every finished fit was kept",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        while chunk := chunks.take("parent"):
+            for i, out in run_chunk(chunk)[1]:
+                results[i] = out
+            report(len(chunk))
     return results
 
 

@@ -49,8 +49,9 @@ SHARED_PARAMETERS = """\
         process that ran it, before its result is returned.  Running the
         same search again with the same journal takes every finished fit
         from it (``n_fits_resumed_``) and runs only the rest, with the same
-        scores bit for bit; a worker process that dies costs only its
-        running fits (the rest are resubmitted, up to 3 times).  Anything
+        scores bit for bit.  (A loky worker that dies costs only its
+        running fits, journal or not: the parent runs them again.)  A journal
+        that cannot be written warns and the sweep finishes in memory.  Anything
         changed -- a parameter, the data, a fold, a library version --
         refits.  See :func:`~seeded_keras.load_journal` and the guide.
 """

@@ -22,7 +22,13 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import make_scorer, mean_squared_error
 from sklearn.model_selection import KFold
 
-from seeded_keras import ReconciledSearchCV, _journal, _scheduler, load_journal
+from seeded_keras import (
+    ReconciledSearchCV,
+    _compat,
+    _journal,
+    _scheduler,
+    load_journal,
+)
 
 MSE = "neg_mean_squared_error"
 GRID = {"optimizer__learning_rate": [0.01, 0.05, 0.1]}
@@ -301,12 +307,77 @@ class TestDeadWorkers:
         assert os.path.exists(tmp_path / "died")
         assert scores(search) == scores(expected)
 
-    def test_without_a_journal_the_error_names_it(self, diabetes, tmp_path):
-        from joblib.externals.loky.process_executor import TerminatedWorkerError
-
+    def test_without_a_journal_too(self, diabetes, tmp_path):
+        # the scheduler keeps every finished fit in memory and runs the dead
+        # worker's running ones again in the parent
+        X, y = diabetes
+        expected = ReconciledSearchCV(
+            Ridge(), {"alpha": [0.1, 1.0, 10.0]}, scoring=MSE, cv=3
+        ).fit(X, y)
         with joblib.parallel_backend("loky"):
-            with pytest.raises(TerminatedWorkerError, match="Pass journal='some/dir'"):
-                self.search(tmp_path).fit(*diabetes)
+            with pytest.warns(RuntimeWarning, match="ran again in this process"):
+                search = self.search(tmp_path).fit(X, y)
+        assert os.path.exists(tmp_path / "died")
+        assert scores(search) == scores(expected)
+
+
+KERAS_GRID = {
+    "model__hidden_layer_sizes": [(4,), (8,)],
+    "optimizer__learning_rate": [0.01, 0.05],
+}
+
+
+def keras_sweep(**params):
+    """24 Keras fits of about a third of a second: long enough to be killed in."""
+    return ReconciledSearchCV(
+        small_net(epochs=60), KERAS_GRID, scoring=MSE, cv=3, n_seeds=2, **params
+    )
+
+
+@pytest.fixture(scope="module")
+def keras_reference(diabetes):
+    return keras_sweep(random_state=0).fit(*diabetes)
+
+
+def _kill_when_busy(pid: int, cpu_seconds: float, killed: list) -> None:
+    """SIGKILL ``pid`` from outside once it has worked ``cpu_seconds`` more."""
+    psutil = pytest.importorskip("psutil")
+    proc = psutil.Process(pid)
+    start = sum(proc.cpu_times()[:2])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if sum(proc.cpu_times()[:2]) - start > cpu_seconds:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return
+        time.sleep(0.01)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_journal", [False, True], ids=["memory", "journal"])
+def test_a_worker_killed_mid_keras_sweep_costs_only_its_running_fits(
+    keras_reference, diabetes, tmp_path, monkeypatch, with_journal
+):
+    # issue #28: a loky worker running Keras fits under our scheduler is
+    # killed from outside mid-sweep; the sweep finishes with the same bits.
+    # The worker is started by the scheduler's own rule (its start-up taken
+    # as 0.5 s), on a process that exists already, TensorFlow imported, so
+    # that its pid is known and the CPU it burns is fits.
+    worker, _ = _compat.loky_executor(1).submit(_scheduler.warm_up).result()
+    monkeypatch.setattr(_scheduler, "_warm", type(_scheduler._warm)())
+    monkeypatch.setitem(_scheduler._start_up, "seconds", 0.5)
+    killed: list = []
+    killer = threading.Thread(target=_kill_when_busy, args=(worker, 1.5, killed))
+    killer.start()
+    journal = {"journal": tmp_path / "j"} if with_journal else {}
+    with pytest.warns(RuntimeWarning, match="a worker process died") as seen:
+        search = keras_sweep(random_state=0, n_jobs=2, **journal).fit(*diabetes)
+    killer.join()
+    assert killed == [worker]
+    message = next(str(w.message) for w in seen if "died" in str(w.message))
+    lost = int(message.split("; its ")[1].split(" ")[0])
+    assert 1 <= lost <= 24  # it died running fits, and only those ran again
+    assert scores(search) == scores(keras_reference)
 
 
 @pytest.mark.slow
