@@ -31,6 +31,7 @@ comparisons, or to keep no model in memory between fits).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -411,8 +412,8 @@ def predict(net, X, args: dict):
             twin.steps_per_execution = trained_with
 
 
-# id(trainer) -> {(feature shape, dtype): its predict step, traced once};
-# forgotten with the trainer (the traced step holds the trainer)
+# id(trainer) -> {(feature shape, dtype): its predict, traced once};
+# forgotten with the trainer (the traced function holds the trainer)
 _predict_steps: dict = {}
 
 
@@ -426,30 +427,55 @@ def _batches_only(X, args: dict) -> bool:
 
 
 def _predict_in_batches(twin, X, batch_size: int):
-    """``twin.predict(X)``, its ``predict_step`` traced once per input spec.
+    """``twin.predict(X)``: one traced function per input spec, one call.
 
     Keras' ``predict`` traces its function again for each new number of
     batches per execution and each new shape of the last batch (a test fold
     of 148 rows, then one of 147): under ``RandomizedSearchCV`` that is most
-    calls, and TensorFlow warns about retracing.  Here one trace with the
-    batch dimension left open serves every batch; each batch runs the ops
-    Keras' ``predict`` runs on it, and the outputs are concatenated as Keras
-    concatenates them: the same bits.
+    calls, and TensorFlow warns about retracing.  Here one trace, with the
+    number of rows and the batch size left open, loops over the batches in
+    the graph: each batch runs the ops Keras' ``predict`` runs on it, and the
+    outputs are concatenated as Keras concatenates them -- the same bits, in
+    one execution for any number of rows.
     """
     import numpy as np
     import tensorflow as tf
 
     spec_key = (X.shape[1:], X.dtype.str)
     traced = _predict_steps.setdefault(id(twin), {})
-    step = traced.get(spec_key)
-    if step is None:
+    run = traced.get(spec_key)
+    if run is None:
         spec = tf.TensorSpec((None, *X.shape[1:]), tf.as_dtype(X.dtype))
-        step = tf.function(twin.predict_step).get_concrete_function(spec)
-        traced[spec_key] = step
-    outputs = [
-        step(tf.constant(X[start : start + batch_size]))
-        for start in range(0, len(X), batch_size)
-    ]
-    return tf.nest.map_structure(
-        lambda *parts: np.concatenate([np.asarray(p) for p in parts]), *outputs
+        run = tf.function(functools.partial(_batched, twin)).get_concrete_function(
+            spec, tf.TensorSpec((), tf.int32)
+        )
+        traced[spec_key] = run
+    outputs = run(tf.constant(X), tf.constant(batch_size, tf.int32))
+    return tf.nest.map_structure(np.asarray, outputs)
+
+
+def _batched(model, x, batch_size):
+    """``model.predict_step`` on each ``batch_size`` rows of ``x``, concatenated."""
+    import tensorflow as tf
+
+    step = model.predict_step
+    if model.jit_compile:  # as Keras compiles its own predict step
+        step = tf.function(step, jit_compile=True)
+    n_rows = tf.shape(x)[0]
+    n_batches = (n_rows + batch_size - 1) // batch_size
+    first = step(x[:batch_size])  # the outputs' structure and dtypes
+    arrays = tf.nest.map_structure(
+        lambda t: tf.TensorArray(t.dtype, size=n_batches, infer_shape=False).write(
+            0, t
+        ),
+        first,
     )
+
+    def body(i, arrays):
+        out = step(x[i * batch_size : (i + 1) * batch_size])
+        return i + 1, tf.nest.map_structure(lambda a, t: a.write(i, t), arrays, out)
+
+    _, arrays = tf.while_loop(
+        lambda i, _: i < n_batches, body, (tf.constant(1), arrays)
+    )
+    return tf.nest.map_structure(lambda a: a.concat(), arrays)
