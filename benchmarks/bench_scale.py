@@ -1,6 +1,6 @@
 """How time and memory grow with the sweep: fits, rows, width; and large data.
 
-Six tables, each row measured in this one invocation (the machines are
+Seven tables, each row measured in this one invocation (the machines are
 shared and noisy: read medians and ratios, and rerun before quoting):
 
 * ``fits``  -- the benchmark grid of ``bench_search.py`` (diabetes, 4 widths
@@ -37,6 +37,10 @@ shared and noisy: read medians and ratios, and rerun before quoting):
   traced before the signal, like a started worker's).  No ``n_jobs=2``
   search can beat the second ratio; the first shows what the CPUs give
   work that shares nothing.
+* ``predict`` -- a fitted regressor's ``predict`` on 150, 2,000 and 20,000
+  rows: ours (one traced function per input shape, looping over the
+  batches in the graph) against Keras' own predict on the same pooled
+  trainer and on the fit's model, same bits checked.
 
 Usage::
 
@@ -44,6 +48,7 @@ Usage::
     python benchmarks/bench_scale.py --only rows --repeats 3
     python benchmarks/bench_scale.py --only fits --max-seeds 10
     python benchmarks/bench_scale.py --only fits,ceiling --max-seeds 10 --repeats 3
+    python benchmarks/bench_scale.py --only predict
 """
 
 from __future__ import annotations
@@ -417,11 +422,52 @@ def table_ceiling(args):
         )
 
 
+def table_predict(args):
+    """A fitted regressor's predict on a pooled trainer: one traced function
+    looping over the batches in the graph (ours) against Keras' own predict on
+    the same trainer (batches grouped 16 per execution, the path a predict
+    with callbacks still takes) and Keras' predict on the fit's own model."""
+    import keras
+
+    X, y = make_regression(20_000, 10, noise=1.0, random_state=0)
+    est = seeded_keras.SeededKerasRegressor(random_state=0, epochs=1).fit(
+        X[:2000], y[:2000]
+    )
+    keras_path = {"callbacks": [keras.callbacks.Callback()]}  # not batches only
+    print("\npredict: one fitted MLP (16,), batch 32, medians; same bits checked")
+    print(f"{'rows':>7} {'ours ms':>8} {'keras grouped ms':>17} {'model_ ms':>10}")
+    for n_rows in (150, 2_000, 20_000):
+        Xn = X[:n_rows]
+        ours = est.predict(Xn)
+        assert (ours == est.predict(Xn, **keras_path)).all()
+        plain = np.asarray(est.model_.predict(Xn, verbose=0), np.float64).ravel()
+        assert (ours == plain).all()
+        contenders = {
+            "ours": lambda Xn=Xn: est.predict(Xn),
+            "grouped": lambda Xn=Xn: est.predict(Xn, **keras_path),
+            "model_": lambda Xn=Xn: est.model_.predict(Xn, verbose=0),
+        }
+        times = {k: [] for k in contenders}
+        for _ in range(max(args.repeats, 7)):
+            for name, call in contenders.items():
+                start = time.perf_counter()
+                call()
+                times[name].append(1000 * (time.perf_counter() - start))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(
+            f"{n_rows:7d} {med['ours']:8.1f} {med['grouped']:17.1f} "
+            f"{med['model_']:10.1f}",
+            flush=True,
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--max-seeds", type=int, default=50)
-    parser.add_argument("--only", default="fits,memory,rows,width,quickstart,ceiling")
+    parser.add_argument(
+        "--only", default="fits,memory,rows,width,quickstart,ceiling,predict"
+    )
     parser.add_argument("--ceiling-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ceiling_child:
@@ -434,6 +480,7 @@ def main():
         "width": table_width,
         "quickstart": table_quickstart,
         "ceiling": table_ceiling,
+        "predict": table_predict,
     }
     for name in args.only.split(","):
         tables[name](args)
