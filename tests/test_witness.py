@@ -166,3 +166,43 @@ def test_whole_set_batches_replay_bitwise(diabetes):
     net = small_net(batch_size=-1)  # scikeras' -1: every row in one batch
     ours = clone(net).fit(X[:120], y[:120]).predict(X[120:])
     assert bits(ours) == bits(plain_fit(net, X[:120], y[:120]).predict(X[120:]))
+
+
+class _CountsBatches(keras.callbacks.Callback):
+    """Watches single batches: the pool then runs one step per execution."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen = getattr(self, "seen", 0) + 1
+
+
+def _prebuilt():
+    return keras.Sequential(
+        [
+            keras.Input((10,)),
+            keras.layers.Dense(6, activation="tanh"),
+            keras.layers.Dense(1),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"shuffle": False},
+        {"validation_fraction": 0.3, "validation_batch_size": 7},
+        {"callbacks": [_CountsBatches()]},
+        {"model": _prebuilt(), "loss": "mse"},
+        {"model__dropout": 0.3, "batch_size": 10, "epochs": 3},
+    ],
+    ids=["no-shuffle", "validation-batches", "batch-callback", "prebuilt", "dropout"],
+)
+def test_each_documented_option_replays_bitwise(diabetes, params):
+    X, y = diabetes
+    net = small_net(**params)
+    if "model" in params:  # a model instance takes no routed model__ parameters
+        kept = {
+            k: v for k, v in net.get_params().items() if not k.startswith("model__")
+        }
+        net = type(net)(**kept)
+    ours = clone(net).fit(X[:120], y[:120]).predict(X[120:])
+    assert bits(ours) == bits(plain_fit(net, X[:120], y[:120]).predict(X[120:]))
