@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.base import clone
 
 __all__ = [
+    "RoutedParameterError",
     "check_compile_routing",
     "check_fit_params",
     "check_grid_names",
@@ -213,6 +214,15 @@ def _routed_target(net, prefix: str, key: str, path: str):
     return getattr(keras.Model, prefix), f"keras.Model.{prefix}"
 
 
+class RoutedParameterError(TypeError, ValueError):
+    """A routed parameter its target does not take.
+
+    A ``TypeError``, as scikeras raises when a build function is called with
+    an argument it does not take (and as Python does); also a
+    ``ValueError``, as scikit-learn raises for an unknown parameter name.
+    """
+
+
 def check_routed_params(net, path: str = "") -> None:
     """Reject routed parameters that scikeras would silently drop.
 
@@ -229,7 +239,7 @@ def check_routed_params(net, path: str = "") -> None:
         valid, open_ended = init_params(target)
         if not open_ended and rest.split("__")[0] not in valid:
             valid_keys = {f"{path}{prefix}__{v}" for v in valid}
-            raise ValueError(
+            raise RoutedParameterError(
                 f"Unknown parameter '{path}{key}' for the {what}"
                 f"{did_you_mean(path + key, valid_keys)} Valid names: "
                 f"{', '.join(sorted(valid_keys))}."

@@ -479,6 +479,46 @@ class TestBadInput:
         assert not hasattr(net, "model_")
         assert global_state() == before
 
+    def test_a_build_function_without_the_routed_argument_is_a_type_error(
+        self, diabetes
+    ):
+        # scikeras (and Python) raise TypeError for an argument the build
+        # function does not take; ours says which and suggests, before any fit
+        X, y = diabetes
+        net = small_net(model__hiden_layer_sizes=(4,))
+        with pytest.raises(TypeError, match="^Unknown parameter 'model__hiden_"):
+            net.fit(X, y)
+        assert not hasattr(net, "model_")
+
+    def test_meta_is_scikeras_own_in_every_build(self, diabetes):
+        # the fit's build, the pool's twin (built after model_) and a refit
+        X, y = diabetes
+        seen = []
+
+        def build(meta, compile_kwargs):
+            seen.append(set(meta))
+            model = keras.Sequential(
+                [keras.Input((meta["n_features_in_"],)), keras.layers.Dense(1)]
+            )
+            model.compile(**compile_kwargs)
+            return model
+
+        net = SeededKerasRegressor(build, random_state=0)
+        net.fit(X, y).fit(X[:100], y[:100])
+        expected = {
+            "X_shape_",
+            "n_outputs_expected_",
+            "X_dtype_",
+            "n_outputs_",
+            "y_dtype_",
+            "y_ndim_",
+            "n_features_in_",
+            "target_type_",
+            "feature_encoder_",
+            "target_encoder_",
+        }
+        assert len(seen) >= 2 and all(keys == expected for keys in seen)
+
     def test_routed_optimizer_ignored_by_own_compile_is_an_error(self, diabetes):
         X, y = diabetes
 

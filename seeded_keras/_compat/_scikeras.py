@@ -14,6 +14,7 @@ scikeras' private step        what seeded_keras does there
                               per fit, never the user's object)
 ``_get_metadata``             ``meta`` for build functions, without the
                               attributes we add (:attr:`_own_attributes`)
+                              or a previous fit's ``model_``/``history_``
 ``_type_of_target``           without scikit-learn 1.7's "unique classes"
                               warning (a classifier's concern)
 ``_initialize``               build and encoders inside
@@ -184,7 +185,10 @@ class ScikerasRegressor(KerasRegressor):
 
     def _get_metadata(self):
         meta = super()._get_metadata()
-        return {k: v for k, v in meta.items() if k not in self._own_attributes}
+        # meta describes the data; a previous fit's model and history (a
+        # refit, or the pool's twin built after model_) are not metadata
+        skip = self._own_attributes | {"model_", "history_"}
+        return {k: v for k, v in meta.items() if k not in skip}
 
     def _initialize(self, X, y=None):
         with self._naming_context():
