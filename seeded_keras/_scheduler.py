@@ -31,9 +31,12 @@ fold and seed, so the results are the same bits wherever it runs:
   tasks handed to joblib.  On threads nothing changes: threads already share
   the process's traced trainers.
 
-Fits still return in scikit-learn's order, a journal still writes each fit
-down in the process that ran it, and a dead worker still raises loky's
-``TerminatedWorkerError`` in the search.
+Fits still return in scikit-learn's order, and a journal still writes each
+fit down in the process that ran it.  A loky worker that dies (killed, out of
+memory) costs only the fits it was running: their chunks go back to the
+queue and the parent runs them, with a warning; every finished fit is kept,
+journal or not.  Progress and a line saying where the fits run are reported
+as fits finish (:func:`reporting`), so ``verbose`` changes nothing here.
 """
 
 from __future__ import annotations
