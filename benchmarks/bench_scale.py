@@ -1,6 +1,6 @@
 """How time and memory grow with the sweep: fits, rows, width; and large data.
 
-Seven tables, each row measured in this one invocation (the machines are
+Eight tables, each row measured in this one invocation (the machines are
 shared and noisy: read medians and ratios, and rerun before quoting):
 
 * ``fits``  -- the benchmark grid of ``bench_search.py`` (diabetes, 4 widths
@@ -37,6 +37,11 @@ shared and noisy: read medians and ratios, and rerun before quoting):
   traced before the signal, like a started worker's).  No ``n_jobs=2``
   search can beat the second ratio; the first shows what the CPUs give
   work that shares nothing.
+* ``decision`` -- where fits run at ``n_jobs=2``: sweeps of 12, 96 and 288
+  fits, 5 or 100 epochs each, ``verbose`` 0 and 1, against ``n_jobs=1``
+  (fresh workers, start-up included, interleaved by round), whether a
+  worker was started, same bits checked.  Not in the default set (it takes
+  a while): ``--only decision``.
 * ``predict`` -- a fitted regressor's ``predict`` on 150, 2,000 and 20,000
   rows: ours (one traced function per input shape, looping over the
   batches in the graph) against Keras' own predict on the same pooled
@@ -49,6 +54,7 @@ Usage::
     python benchmarks/bench_scale.py --only fits --max-seeds 10
     python benchmarks/bench_scale.py --only fits,ceiling --max-seeds 10 --repeats 3
     python benchmarks/bench_scale.py --only predict
+    python benchmarks/bench_scale.py --only decision --repeats 2
 """
 
 from __future__ import annotations
@@ -422,6 +428,88 @@ def table_ceiling(args):
         )
 
 
+def kids():
+    return psutil.Process().children(recursive=True)
+
+
+def _is_loky_worker(proc) -> bool:
+    """A loky worker process (not loky's resource tracker)."""
+    try:
+        return any("popen_loky" in part for part in proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def table_decision(args):
+    """Where fits run at n_jobs=2, by sweep size, cost per fit and verbose.
+
+    Each cell: n_jobs=2 on fresh workers (start-up included) against
+    n_jobs=1, interleaved by round; whether a worker process was started;
+    the same bits checked.  The scheduler's rule should start workers
+    whenever they pay and never make n_jobs=2 slower than n_jobs=1.
+    """
+    import contextlib
+    import io
+
+    X, y = diabetes()
+    X, y = X[:200], y[:200]
+    widths = [(4,), (8,), (16,), (24,), (32,), (4, 4), (8, 8), (16, 8)]
+    print("\ndecision: n_jobs=2 (fresh workers) / n_jobs=1, first 200 diabetes rows")
+    print(
+        f"{'fits':>5} {'epochs':>6} {'verbose':>7} {'n_jobs=1 s':>10} "
+        f"{'n_jobs=2 s':>10} {'ratio':>6} {'worker started':>15}"
+    )
+    for n_widths, n_seeds in ((2, 1), (8, 2), (8, 6)):
+        for epochs in (5, 100):
+            for verbose in (0, 1):
+
+                def search(
+                    n_jobs, epochs=epochs, verbose=verbose, nw=n_widths, ns=n_seeds
+                ):
+                    net = seeded_keras.SeededKerasRegressor(
+                        optimizer="adam", epochs=epochs, batch_size=32
+                    )
+                    grid = {
+                        "model__hidden_layer_sizes": widths[:nw],
+                        "optimizer__learning_rate": [1e-3, 1e-2],
+                    }
+                    return seeded_keras.ReconciledSearchCV(
+                        net,
+                        grid,
+                        cv=3,
+                        n_seeds=ns,
+                        random_state=0,
+                        scoring="neg_mean_squared_error",
+                        n_jobs=n_jobs,
+                        verbose=verbose,
+                    )
+
+                times = {1: [], 2: []}
+                started, scores = [], {}
+                for r in range(args.repeats):
+                    for n_jobs in (1, 2) if r % 2 == 0 else (2, 1):
+                        fresh_workers()
+                        _trainer_pool.clear()
+                        t0 = time.perf_counter()
+                        with (
+                            contextlib.redirect_stdout(io.StringIO()),
+                            contextlib.redirect_stderr(io.StringIO()),
+                        ):
+                            done = search(n_jobs).fit(X, y)
+                        times[n_jobs].append(time.perf_counter() - t0)
+                        if n_jobs == 2:
+                            started.append(any(_is_loky_worker(p) for p in kids()))
+                        scores[n_jobs] = done.cv_results_["mean_test_mse"]
+                assert (scores[1] == scores[2]).all(), "bits differ"
+                one, two = (statistics.median(times[k]) for k in (1, 2))
+                n_fits = n_widths * 2 * 3 * n_seeds
+                print(
+                    f"{n_fits:5d} {epochs:6d} {verbose:7d} {one:10.1f} {two:10.1f} "
+                    f"{one / two:6.2f} {str(all(started)):>15}",
+                    flush=True,
+                )
+
+
 def table_predict(args):
     """A fitted regressor's predict on a pooled trainer: one traced function
     looping over the batches in the graph (ours) against Keras' own predict on
@@ -481,6 +569,7 @@ def main():
         "quickstart": table_quickstart,
         "ceiling": table_ceiling,
         "predict": table_predict,
+        "decision": table_decision,
     }
     for name in args.only.split(","):
         tables[name](args)
