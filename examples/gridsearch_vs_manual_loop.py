@@ -15,10 +15,6 @@ data (no network)::
     python examples/gridsearch_vs_manual_loop.py
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import seeded_keras  # noqa: E402,I001  (first: pins TensorFlow's threads)
 
 import keras  # noqa: E402

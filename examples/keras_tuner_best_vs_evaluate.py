@@ -17,13 +17,11 @@ About 15 s on 2 CPU cores, on scikit-learn's diabetes data (no network)::
     python examples/keras_tuner_best_vs_evaluate.py
 """
 
-import os
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import seeded_keras  # noqa: I001  (first: pins TensorFlow's threads)
 
-import seeded_keras  # noqa: E402,I001  (first: pins TensorFlow's threads)
-
+# isort: split
 import keras  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 from sklearn.datasets import load_diabetes  # noqa: E402
