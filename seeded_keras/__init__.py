@@ -1,8 +1,9 @@
-"""seeded_keras: Keras regressors that give the same MSE in every tuning path.
+"""seeded_keras: Keras models that give the same score in every tuning path.
 
 The same hyperparameters on the same fold with the same seed give the same
-mean squared error, bit for bit on CPU, in scikit-learn's ``GridSearchCV``
-and in a plain manual loop.
+mean squared error (regression) or log-loss and accuracy (classification),
+bit for bit on CPU, in scikit-learn's ``GridSearchCV`` and in a plain
+manual loop.
 
 Importing the package is cheap: it only pins TensorFlow's intra-op thread
 count and keeps TensorFlow's known start-up lines off the console (both
@@ -25,6 +26,7 @@ _pin_cpu()  # a no-op unless SEEDED_KERAS_PIN_WORKERS=1 in a worker process
 __version__ = "0.2.0"
 
 _PUBLIC = {
+    "SeededKerasClassifier": "._classifier",
     "SeededKerasRegressor": "._regressor",
     "ReconciledSearchCV": "._search",
     "ReconciledRandomizedSearchCV": "._randomized",

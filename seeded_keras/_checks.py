@@ -20,6 +20,7 @@ __all__ = [
     "check_fit_params",
     "check_grid_names",
     "check_routed_params",
+    "check_labels",
     "check_xy",
     "closest_name",
     "did_you_mean",
@@ -90,7 +91,29 @@ def init_params(obj) -> tuple[set[str], bool]:
     return names, takes_kwargs
 
 
-def check_xy(X, y, estimator_name: str, check_X: bool = True):
+def check_labels(y, classes, estimator_name: str) -> None:
+    """Fail before training when ``y`` has labels outside ``classes``.
+
+    Parameters
+    ----------
+    y : ndarray
+    classes : ndarray or None
+        None accepts every label.
+    estimator_name : str
+    """
+    if classes is None or np.ndim(y) != 1:
+        return
+    unknown = np.setdiff1d(np.unique(y), np.asarray(classes))
+    if len(unknown):
+        shown = ", ".join(repr(v) for v in unknown[:5].tolist())
+        raise ValueError(
+            f"y has labels that are not in classes: {shown}. {estimator_name}'s "
+            f"classes are {np.asarray(classes).tolist()!r}; pass every label "
+            "(e.g. classes=np.unique(y) of the whole data set)."
+        )
+
+
+def check_xy(X, y, estimator_name: str, check_X: bool = True, labels: bool = False):
     """Validate training data the way every seeded_keras path does.
 
     Parameters
@@ -103,6 +126,8 @@ def check_xy(X, y, estimator_name: str, check_X: bool = True):
     check_X : bool, default=True
         False checks only ``y`` and the lengths (X may be transformed later,
         e.g. by a Pipeline).
+    labels : bool, default=False
+        ``y`` holds class labels: strings are fine, numbers must be finite.
 
     Returns
     -------
@@ -126,6 +151,8 @@ def check_xy(X, y, estimator_name: str, check_X: bool = True):
     if check_X:
         arrays["X"] = np.asarray(X)
     for name, arr in arrays.items():
+        if name == "y" and labels:
+            continue
         kind = arr.dtype.kind
         if kind in "US" or (
             kind == "O" and any(isinstance(v, (str, bytes)) for v in arr.ravel())
@@ -151,7 +178,7 @@ def check_xy(X, y, estimator_name: str, check_X: bool = True):
         )
     y = check_array(
         y,
-        dtype="numeric",
+        dtype=None if labels else "numeric",
         ensure_2d=False,
         ensure_all_finite=True,
         input_name="y",

@@ -1,4 +1,9 @@
-"""A small, sensible default Keras model: a multilayer perceptron for regression."""
+"""A small, sensible default Keras model: a multilayer perceptron.
+
+Its head and loss follow the target scikeras describes in ``meta``: linear
+outputs for regression, and for classification the head and loss a Keras
+user would pick (:func:`head`).
+"""
 
 from __future__ import annotations
 
@@ -14,18 +19,22 @@ def mlp(
     activation: str = "relu",
     dropout: float = 0.0,
 ):
-    """Build and compile a multilayer perceptron for regression.
+    """Build and compile a multilayer perceptron for regression or classification.
 
-    Used when :class:`~seeded_keras.SeededKerasRegressor` is given no
-    ``model``, and by the ``seeded-keras`` command.  Every layer is built
-    from the arguments, so they can be gridded as ``model__hidden_layer_sizes``
-    and so on; the optimizer, loss and learning rate come from the
-    estimator's routed ``optimizer``/``loss`` parameters via ``compile_kwargs``.
+    Used when :class:`~seeded_keras.SeededKerasRegressor` or
+    :class:`~seeded_keras.SeededKerasClassifier` is given no ``model``, and
+    by the ``seeded-keras`` command.  The output layer and, when the
+    estimator's ``loss`` is None, the loss follow the target (:func:`head`).
+    Every layer is built from the arguments, so they can be gridded as
+    ``model__hidden_layer_sizes`` and so on; the optimizer, loss and learning
+    rate come from the estimator's routed ``optimizer``/``loss`` parameters
+    via ``compile_kwargs``.
 
     Parameters
     ----------
     meta : dict
-        scikeras' fit metadata (``n_features_in_``, ``n_outputs_``).
+        scikeras' fit metadata (``n_features_in_``, ``n_outputs_``, and for
+        a classifier ``target_type_`` and ``n_classes_``).
     compile_kwargs : dict
         Arguments for ``Model.compile`` prepared by scikeras.
     hidden_layer_sizes : int or sequence of int, default=(16,)
@@ -55,7 +64,9 @@ def mlp(
             "For sequences or images pass a build function (e.g. with an LSTM "
             "or Conv1D layer) as model=."
         )
-    n_outputs = meta.get("n_outputs_") or 1  # columns of y
+    n_out, output_activation, loss = head(meta, compile_kwargs.get("loss"))
+    if compile_kwargs.get("loss") is None:
+        compile_kwargs = {**compile_kwargs, "loss": loss}
     if isinstance(hidden_layer_sizes, Integral):
         hidden_layer_sizes = (hidden_layer_sizes,)
     layers: list[Any] = [keras.Input(shape=(meta["n_features_in_"],))]
@@ -63,10 +74,76 @@ def mlp(
         layers.append(keras.layers.Dense(int(units), activation=activation))
         if dropout:
             layers.append(keras.layers.Dropout(dropout))
-    layers.append(keras.layers.Dense(n_outputs))
+    layers.append(keras.layers.Dense(n_out, activation=output_activation))
     model = keras.Sequential(layers)
     model.compile(**compile_kwargs)
     return model
+
+
+def head(meta: dict[str, Any], loss=None) -> tuple[int, str | None, str]:
+    """Units, activation and loss of the output layer for scikeras' ``meta``.
+
+    ============================  =====================  =========================
+    target (``target_type_``)     output layer           loss
+    ============================  =====================  =========================
+    regression                    ``n_outputs_`` linear  mean squared error
+    binary                        1 sigmoid              binary cross-entropy
+    multiclass                    ``n_classes_`` softmax sparse categorical c.-e.
+    multilabel indicator          ``n_classes_`` sigmoid binary cross-entropy
+    indicator, ``loss=``          ``n_classes_`` softmax categorical cross-entropy
+    ``"categorical_crossentropy"``
+    ============================  =====================  =========================
+
+    Parameters
+    ----------
+    meta : dict
+        scikeras' fit metadata.
+    loss : str, keras loss or None, default=None
+        The estimator's loss; ``"categorical_crossentropy"`` asks for a
+        softmax over one-hot targets.
+
+    Returns
+    -------
+    units : int
+    activation : str or None
+    loss : str
+
+    Examples
+    --------
+    >>> head({"target_type_": "multiclass", "n_classes_": 3})
+    (3, 'softmax', 'sparse_categorical_crossentropy')
+    >>> head({"target_type_": "continuous", "n_outputs_": 1})
+    (1, None, 'mse')
+    """
+    kind = meta.get("target_type_")
+    n_classes = meta.get("n_classes_")
+    if "n_classes_" not in meta or n_classes is None:  # regression
+        return meta.get("n_outputs_") or 1, None, "mse"
+    if kind == "binary":
+        return 1, "sigmoid", "binary_crossentropy"
+    if kind == "multiclass":
+        return int(n_classes), "softmax", "sparse_categorical_crossentropy"
+    if kind == "multilabel-indicator" and _name(loss) == "categorical_crossentropy":
+        return int(n_classes), "softmax", "categorical_crossentropy"
+    if kind == "multilabel-indicator":
+        return int(n_classes), "sigmoid", "binary_crossentropy"
+    raise ValueError(
+        f"mlp has no output layer for a {kind!r} target; pass a build "
+        "function as model=."
+    )
+
+
+def _name(loss) -> str | None:
+    """``"categorical_crossentropy"`` for that loss as a string, function,
+    class or instance (scikeras hands build functions any of these)."""
+    import re
+
+    if loss is None:
+        return None
+    if not isinstance(loss, str):
+        named = getattr(loss, "name", None) or getattr(loss, "__name__", None)
+        loss = named if isinstance(named, str) else type(loss).__name__
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", loss).lower()
 
 
 def seeded_copy(model):

@@ -73,6 +73,14 @@ def _as_model_array(a) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
 
 
+def _label_bytes(y) -> bytes | None:
+    """Text labels (a classifier's ``y``) as bytes; None for numbers."""
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "USO":
+        return None
+    return "\x1f".join(map(str, arr.ravel())).encode()
+
+
 def fingerprint(X, y=None, sample_weight=None) -> str:
     """Hex SHA-256 of the training data as the model sees it.
 
@@ -81,6 +89,7 @@ def fingerprint(X, y=None, sample_weight=None) -> str:
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,) or (n_samples, n_outputs), optional
         A 1-D ``y`` and the same values as a single column are equal.
+        Text labels (a classifier's) are hashed by their text.
     sample_weight : array-like of shape (n_samples,), optional
 
     Returns
@@ -100,6 +109,11 @@ def fingerprint(X, y=None, sample_weight=None) -> str:
     for name, a in (("X", X), ("y", y), ("w", sample_weight)):
         if a is None:
             h.update(f"|{name}:none".encode())
+            continue
+        text = _label_bytes(a) if name == "y" else None
+        if text is not None:  # string labels: the same text, the same seed
+            h.update(f"|y:labels{np.shape(a)}".encode())
+            h.update(text)
             continue
         arr = _as_model_array(a)
         if name == "y":

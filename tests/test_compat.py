@@ -366,7 +366,7 @@ def test_history_key():
     assert _scikeras.history_key("my_custom_metric") == "my_custom_metric"
 
 
-def test_ScikerasRegressor():
+def test_ScikerasSteps():
     _scikeras.check_private_steps()  # the installed scikeras has and calls them
 
     class Moved(KerasRegressor):

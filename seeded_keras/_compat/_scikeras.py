@@ -1,9 +1,11 @@
-"""Hooks into scikeras: the private steps of ``KerasRegressor`` we take over.
+"""Hooks into scikeras: the private steps of its wrappers we take over.
 
 This is the only module that imports scikeras.  scikeras 0.13 has no public
-extension points for seeding, so :class:`ScikerasRegressor` overrides its
+extension points for seeding, so :class:`ScikerasSteps` overrides its
 private steps here, in one place, and hands each to a named method of
-:class:`~seeded_keras.SeededKerasRegressor`:
+the seeded wrappers (:class:`~seeded_keras.SeededKerasRegressor` on
+:class:`ScikerasRegressor`, :class:`~seeded_keras.SeededKerasClassifier` on
+:class:`ScikerasClassifier`):
 
 ============================  =============================================
 scikeras' private step        what seeded_keras does there
@@ -28,6 +30,10 @@ scikeras' private step        what seeded_keras does there
                               :meth:`_train_keras_model`
 ``_predict_raw``              scikeras' checks and routing around
                               :meth:`_predict_keras_model`
+``KerasClassifier.fit``       :meth:`ScikerasClassifier._fit_labels`: the
+                              same steps, with the classes fixed by the
+                              ``classes`` parameter and ``class_weight``
+                              applied to a copy of ``sample_weight``
 ============================  =============================================
 
 When scikeras no longer has (or no longer calls) one of these steps, importing
@@ -47,14 +53,20 @@ _SCIKERAS = CHECKED["scikeras"]
 try:
     from scikeras._utils import route_params as _route_params
     from scikeras.utils import metric_name
-    from scikeras.wrappers import KerasRegressor
+    from scikeras.wrappers import BaseWrapper, KerasClassifier, KerasRegressor
 except ImportError as exc:  # pragma: no cover - only on an unchecked release
     raise CompatError(
-        f"seeded_keras needs scikeras' KerasRegressor and route_params "
+        f"seeded_keras needs scikeras' wrappers and route_params "
         f"(checked on scikeras {_SCIKERAS}): {exc}"
     ) from None
 
-__all__ = ["ScikerasRegressor", "history_key", "route_params"]
+__all__ = [
+    "ScikerasClassifier",
+    "ScikerasRegressor",
+    "ScikerasSteps",
+    "history_key",
+    "route_params",
+]
 
 # Each private step we override, and the private steps that must call it.
 _STEPS = {
@@ -91,19 +103,33 @@ def _calls_along_mro(cls, caller: str, name: str) -> bool:
     return False
 
 
-def check_private_steps(cls=KerasRegressor) -> None:
+# What KerasClassifier.fit does around BaseWrapper.fit, redone by
+# ScikerasClassifier._fit_labels: it must still be only this.
+_CLASSIFIER_FIT = ("classes_", "class_weight", "compute_sample_weight", "fit")
+
+
+def check_private_steps(cls=KerasRegressor, hook=None) -> None:
     """Raise :class:`CompatError` unless ``cls`` still has and calls our steps."""
+    hook = hook or ScikerasSteps.hook
+    name_of = (
+        "KerasClassifier" if issubclass(cls, KerasClassifier) else "KerasRegressor"
+    )
     for name, callers in _STEPS.items():
         if not callable(getattr(cls, name, None)):
-            raise ScikerasRegressor.hook.error(f"KerasRegressor has no {name}")
+            raise hook.error(f"{name_of} has no {name}")
         for caller in callers:
             if not _calls_along_mro(cls, caller, name):
-                raise ScikerasRegressor.hook.error(
-                    f"KerasRegressor.{caller} no longer calls {name}"
-                )
+                raise hook.error(f"{name_of}.{caller} no longer calls {name}")
     for name in _ATTRIBUTES:
         if not hasattr(cls, name):
-            raise ScikerasRegressor.hook.error(f"KerasRegressor has no {name}")
+            raise hook.error(f"{name_of} has no {name}")
+    if issubclass(cls, KerasClassifier):
+        fit = vars(KerasClassifier)["fit"]
+        for name in _CLASSIFIER_FIT:
+            if not calls(fit, name):
+                raise hook.error(f"KerasClassifier.fit no longer uses {name}")
+        if not isinstance(vars(KerasClassifier).get("target_encoder"), property):
+            raise hook.error("KerasClassifier.target_encoder is no longer a property")
 
 
 @hook("scikeras", "scikeras._utils.route_params", _SCIKERAS)
@@ -146,11 +172,9 @@ _NO_LOSS = (
 )
 
 
-@hook(
-    "scikeras", "KerasRegressor's private steps (see the module docstring)", _SCIKERAS
-)
-class ScikerasRegressor(KerasRegressor):
-    """scikeras' ``KerasRegressor`` with its private steps handed to named ones.
+@hook("scikeras", "its wrappers' private steps (see the module docstring)", _SCIKERAS)
+class ScikerasSteps:
+    """scikeras' private steps handed to named ones; left of a scikeras wrapper.
 
     Subclasses implement ``_default_build_fn``, ``_copy_build_fn``,
     ``_naming_context``,
@@ -310,7 +334,59 @@ class ScikerasRegressor(KerasRegressor):
 
     def _build_model(self):
         """scikeras' build, without our seeding context (the caller's)."""
-        return KerasRegressor._build_keras_model(self)
+        return BaseWrapper._build_keras_model(self)
 
 
-check_private_steps()
+class ScikerasRegressor(ScikerasSteps, KerasRegressor):
+    """scikeras' ``KerasRegressor`` with its private steps handed to named ones."""
+
+
+class ScikerasClassifier(ScikerasSteps, KerasClassifier):
+    """scikeras' ``KerasClassifier`` with its private steps handed to named ones.
+
+    ``KerasClassifier.fit`` forgets the classes and multiplies the caller's
+    ``sample_weight`` in place; :meth:`_fit_labels` does its steps with the
+    classes a subclass fixes (``_fixed_classes``) and on a copy.
+    """
+
+    def _fixed_classes(self):
+        """The classes every fit encodes, or None to learn them from ``y``."""
+        return None
+
+    def _fit_labels(self, X, y, sample_weight=None, **kwargs):
+        """``KerasClassifier.fit``: classes fixed, ``sample_weight`` copied."""
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        self.classes_ = self._fixed_classes()
+        if self.class_weight is not None:
+            weights = compute_sample_weight(class_weight=self.class_weight, y=y)
+            if sample_weight is not None:
+                weights = weights * sample_weight  # never in place
+            sample_weight = weights
+        BaseWrapper.fit(self, X=X, y=y, sample_weight=sample_weight, **kwargs)
+        return self
+
+    def _partial_fit_labels(self, X, y, classes=None, sample_weight=None, **kwargs):
+        """``KerasClassifier.partial_fit``, ``sample_weight`` copied."""
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        if classes is None:
+            classes = getattr(self, "classes_", None)
+        self.classes_ = self._fixed_classes() if classes is None else classes
+        if self.class_weight is not None:
+            weights = compute_sample_weight(class_weight=self.class_weight, y=y)
+            if sample_weight is not None:
+                weights = weights * sample_weight
+            sample_weight = weights
+        BaseWrapper.partial_fit(self, X, y, sample_weight=sample_weight, **kwargs)
+        return self
+
+    def _initialize_labels(self, X, y):
+        """``KerasClassifier.initialize`` with the fixed classes."""
+        self.classes_ = self._fixed_classes()
+        BaseWrapper.initialize(self, X=X, y=y)
+        return self
+
+
+check_private_steps(KerasRegressor)
+check_private_steps(KerasClassifier)
