@@ -257,13 +257,7 @@ class SeededKerasClassifier(SeededKeras, ScikerasClassifier):
         return np.asarray(self._predict_raw(X, **kwargs), dtype=np.float64)
 
     def _probabilities(self, outputs):
-        proba = self.target_encoder_.inverse_transform(outputs, return_proba=True)
-        proba = np.asarray(proba, dtype=np.float64)
-        if proba.ndim == 1 and len(outputs) == 1:  # scikeras squeezes one row
-            proba = proba.reshape(1, -1)
-        if self._one_class_per_row:
-            proba = proba / proba.sum(axis=1, keepdims=True)
-        return proba
+        return probabilities(self.target_encoder_, outputs, self._one_class_per_row)
 
     def predict_proba(self, X, **kwargs):
         """Class probabilities, float64, each row summing to one.
@@ -298,10 +292,9 @@ class SeededKerasClassifier(SeededKeras, ScikerasClassifier):
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Labels of the type ``y`` had (strings stay strings).
         """
-        outputs = self._outputs(X, **kwargs)
-        if self._one_class_per_row:
-            outputs = self._probabilities(outputs)
-        return self.target_encoder_.inverse_transform(outputs)
+        return labels(
+            self.target_encoder_, self._outputs(X, **kwargs), self._one_class_per_row
+        )
 
     def score(self, X, y, sample_weight=None):
         """Accuracy of ``predict(X)`` against ``y`` (scikit-learn's convention).
@@ -317,6 +310,33 @@ class SeededKerasClassifier(SeededKeras, ScikerasClassifier):
         float
         """
         return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
+
+
+def probabilities(target_encoder, outputs, one_class_per_row: bool) -> np.ndarray:
+    """``predict_proba`` of the model's float64 ``outputs``.
+
+    scikeras' target encoder turns them into probabilities (two columns for
+    one sigmoid unit); when each row is one distribution, it is divided by
+    its sum in float64 -- the one rule every path shares (see
+    :mod:`seeded_keras._metrics`).
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    proba = target_encoder.inverse_transform(outputs, return_proba=True)
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim == 1 and len(outputs) == 1:  # scikeras squeezes one row
+        proba = proba.reshape(1, -1)
+    if one_class_per_row:
+        proba = proba / proba.sum(axis=1, keepdims=True)
+    return proba
+
+
+def labels(target_encoder, outputs, one_class_per_row: bool) -> np.ndarray:
+    """``predict`` of the model's ``outputs``: the argmax of
+    :func:`probabilities` (rounded sigmoids for a multilabel indicator)."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if one_class_per_row:
+        outputs = probabilities(target_encoder, outputs, True)
+    return target_encoder.inverse_transform(outputs)
 
 
 def search_classes(y):

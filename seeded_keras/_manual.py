@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.metrics import mean_squared_error
 
 from ._compat import safe_indexing
+from ._metrics import REGRESSION
 
 
 def manual_loop(
@@ -29,8 +29,9 @@ def manual_loop(
     progress=None,
     fit_params=None,
     witness="loop",
+    metrics=REGRESSION,
 ):
-    """Fit every (candidate, fold, repeat) and score it with float64 MSE.
+    """Fit every (candidate, fold, repeat) and score it on ``metrics``.
 
     Parameters
     ----------
@@ -47,25 +48,31 @@ def manual_loop(
     X, y : array-like
     error_score : "raise" or float, default=np.nan
         As in the search: "raise" stops at a failing fit; otherwise the fit is
-        recorded with ``mse`` NaN and its ``error`` message.
+        recorded with its metrics NaN and its ``error`` message.  A metric
+        that cannot be computed (a log-loss on a test fold that misses a
+        class) is NaN, as the search's scorer gives ``error_score``.
     progress : callable, optional
         Called with each record as its fit finishes.
     fit_params : dict, optional
         Passed to every ``fit``; arrays with one entry per row of ``X`` are
         cut to the fold's train rows.  A ``sample_weight`` also weights each
-        fold's test MSE, as GridSearchCV does for scorers that accept it.
+        fold's test metrics, as GridSearchCV does for scorers that accept it.
     witness : {"loop", "keras"}, default="loop"
         ``"loop"``: each fit is the estimator's own ``fit``/``predict``.
         ``"keras"``: each fit is replayed by plain ``keras.Model.fit`` and
         ``predict`` (:func:`seeded_keras.plain_fit`), nothing of
         seeded_keras in the training path.
+    metrics : tuple of Metric, default: MSE
+        What each fit is scored on (:mod:`seeded_keras._metrics`): MSE, or a
+        classifier's log-loss and accuracy.
 
     Returns
     -------
     list of dict
-        One record per fit: ``candidate``, ``split``, ``repeat``, ``mse``,
-        ``seed``, ``n_epochs`` (None for estimators without them) and
-        ``error`` ("" when the fit succeeded).
+        One record per fit: ``candidate``, ``split``, ``repeat``, one key
+        per metric (``mse``; ``log_loss`` and ``accuracy``), ``seed``,
+        ``n_epochs`` (None for estimators without them) and ``error`` (""
+        when the fit succeeded).
     """
     weights = (fit_params or {}).get("sample_weight")
     if witness == "keras":
@@ -83,7 +90,8 @@ def manual_loop(
         for i, (train, test) in enumerate(splits):
             for j in range(n_seeds):
                 est = clone(estimator).set_params(**params, **repeat_params(j))
-                mse, error, fitted = np.nan, "", est
+                values = dict.fromkeys((m.name for m in metrics), np.nan)
+                error, fitted = "", est
                 try:
                     fitted = fit(
                         est,
@@ -91,23 +99,27 @@ def manual_loop(
                         safe_indexing(y, train),
                         **_rows(fit_params or {}, len(y), train),
                     )
-                    y_pred = fitted.predict(safe_indexing(X, test))
-                    mse = mean_squared_error(
-                        safe_indexing(y, test),
-                        y_pred,
-                        sample_weight=test_weights(test),
-                    )
                 except Exception as exc:
                     if error_score == "raise":
                         raise
                     error = f"{type(exc).__name__}: {exc}"
+                if not error:
+                    X_test, y_test = safe_indexing(X, test), safe_indexing(y, test)
+                    for metric in metrics:
+                        try:
+                            values[metric.name] = metric.of(
+                                fitted, X_test, y_test, test_weights(test)
+                            )
+                        except Exception:
+                            if error_score == "raise":
+                                raise
                 net = fitted[-1] if hasattr(fitted, "steps") else fitted
                 fits.append(
                     {
                         "candidate": c,
                         "split": i,
                         "repeat": j,
-                        "mse": float(mse),
+                        **values,
                         "seed": getattr(net, "seed_", None),
                         "n_epochs": getattr(net, "n_epochs_", None),
                         "error": error,
@@ -140,8 +152,11 @@ def rank_scores(means) -> np.ndarray:
     return rankdata(-means, method="min").astype(np.int32)
 
 
-def tabulate(fits, candidates, n_splits, n_seeds):
-    """Arrange fit records in the columns of ``cv_results_`` (MSE scorer).
+def tabulate(fits, candidates, n_splits, n_seeds, metrics=REGRESSION):
+    """Arrange fit records in the columns of ``cv_results_``.
+
+    The score columns are those of the first metric's scorer (MSE's
+    ``neg_mean_squared_error``; a classifier's ``neg_log_loss``).
 
     Parameters
     ----------
@@ -149,32 +164,37 @@ def tabulate(fits, candidates, n_splits, n_seeds):
         Records from :func:`manual_loop`.
     candidates : list of dict
     n_splits, n_seeds : int
+    metrics : tuple of Metric, default: MSE
 
     Returns
     -------
     dict
         ``params``, ``split{i}_seed{j}_test_score`` (when ``n_seeds > 1``),
         ``split{i}_test_score``,
-        ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
-        ``mean_test_mse``, ``std_fold_mse``, ``std_seed_mse`` and ``fits``.
+        ``mean_test_score``, ``std_test_score``, ``rank_test_score``, for
+        each metric ``m``: ``mean_test_{m}``, ``std_fold_{m}``,
+        ``std_seed_{m}`` (``mean_test_mse``, ...), and ``fits``.
     """
     C = len(candidates)
-    mse = np.full((C, n_splits, n_seeds), np.nan)
+    values = {m.name: np.full((C, n_splits, n_seeds), np.nan) for m in metrics}
     for f in fits:
-        mse[f["candidate"], f["split"], f["repeat"]] = f["mse"]
+        for m in metrics:
+            values[m.name][f["candidate"], f["split"], f["repeat"]] = f[m.name]
+    score = metrics[0].score(values[metrics[0].name])
     results: dict = {"params": list(candidates)}
     if n_seeds > 1:
         for i in range(n_splits):
             for j in range(n_seeds):
-                results[f"split{i}_seed{j}_test_score"] = -mse[:, i, j]
-    fold = -mse.mean(axis=2)
+                results[f"split{i}_seed{j}_test_score"] = score[:, i, j]
+    fold = score.mean(axis=2)
     for i in range(n_splits):
         results[f"split{i}_test_score"] = fold[:, i]
     results["mean_test_score"] = fold.mean(axis=1)
     results["std_test_score"] = fold.std(axis=1)
     results["rank_test_score"] = rank_scores(results["mean_test_score"])
-    results["mean_test_mse"] = mse.mean(axis=(1, 2))
-    results["std_fold_mse"] = mse.mean(axis=2).std(axis=1)
-    results["std_seed_mse"] = mse.mean(axis=1).std(axis=1)
+    for name, v in values.items():
+        results[f"mean_test_{name}"] = v.mean(axis=(1, 2))
+        results[f"std_fold_{name}"] = v.mean(axis=2).std(axis=1)
+        results[f"std_seed_{name}"] = v.mean(axis=1).std(axis=1)
     results["fits"] = fits
     return results

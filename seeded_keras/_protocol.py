@@ -2,7 +2,7 @@
 
 A search, the manual loop and the tuner agree bit for bit because they are
 handed the same :class:`Protocol`: the folds frozen once, one estimator with
-one seed base for every :class:`~seeded_keras.SeededKerasRegressor` inside,
+one seed base for every seeded wrapper inside,
 and the parameters that select each seed.  Nothing here trains.
 """
 
@@ -22,6 +22,7 @@ __all__ = [
     "MSE_SCORER",
     "FrozenSplits",
     "Protocol",
+    "fix_classes",
     "freeze_splits",
     "mse_scorer_name",
     "prepare_estimator",
@@ -84,15 +85,40 @@ def freeze_splits(cv, X, y=None, groups=None, estimator=None) -> list:
 
 
 def seeded_paths(estimator) -> list[str]:
-    """Parameter prefixes ('' or 'step__') of every SeededKerasRegressor inside."""
-    from ._regressor import SeededKerasRegressor
+    """Parameter prefixes ('' or 'step__') of every seeded wrapper inside
+    (:class:`~seeded_keras.SeededKerasRegressor` or
+    :class:`~seeded_keras.SeededKerasClassifier`)."""
+    from ._base import SeededKeras
 
-    paths = [""] if isinstance(estimator, SeededKerasRegressor) else []
+    paths = [""] if isinstance(estimator, SeededKeras) else []
     if hasattr(estimator, "get_params"):
         for key, value in estimator.get_params(deep=True).items():
-            if isinstance(value, SeededKerasRegressor):
+            if isinstance(value, SeededKeras):
                 paths.append(key + "__")
     return paths
+
+
+def fix_classes(estimator, paths, y) -> None:
+    """Give every seeded classifier inside without ``classes`` those of ``y``.
+
+    A search learns the classes once, from the whole ``y``, so every fit
+    encodes labels the same way and has the same output width: a fold that
+    misses a class has the same ``predict_proba`` columns as the others.
+    """
+    from ._classifier import SeededKerasClassifier, search_classes
+
+    params = estimator.get_params(deep=True)
+    wrappers = {p: estimator if p == "" else params[p[:-2]] for p in paths}
+    unset = [
+        p
+        for p, net in wrappers.items()
+        if isinstance(net, SeededKerasClassifier) and net.classes is None
+    ]
+    if not unset:
+        return
+    classes = search_classes(y)
+    if classes is not None:
+        estimator.set_params(**{p + "classes": classes for p in unset})
 
 
 def _warn_uncontrolled(estimator, paths) -> None:
@@ -110,7 +136,7 @@ def _warn_uncontrolled(estimator, paths) -> None:
                 "seeds process-global random state (and not at all without "
                 "random_state): the search and the manual loop may disagree, "
                 "and results vary under threads. Use "
-                "seeded_keras.SeededKerasRegressor.",
+                "seeded_keras.SeededKerasRegressor or SeededKerasClassifier.",
                 UserWarning,
                 stacklevel=5,
             )
@@ -212,6 +238,10 @@ class Protocol:
     def repeat_keys(self) -> list[str]:
         """The ``repeat`` parameter of every SeededKerasRegressor inside."""
         return [p + "repeat" for p in self.paths]
+
+    def fix_classes(self, y) -> None:
+        """Fix the classes of every seeded classifier from the whole ``y``."""
+        fix_classes(self.estimator, self.paths, y)
 
     def repeat_params(self, repeat: int) -> dict:
         """The parameters that select seed ``repeat`` (empty when n_seeds=1)."""

@@ -1,4 +1,9 @@
-"""The reconciliation report: both paths' MSE, fit by fit."""
+"""The reconciliation report: both paths' metrics, fit by fit.
+
+A regression search is reconciled on MSE; a classification search on
+log-loss and accuracy (:mod:`seeded_keras._metrics`).  The first metric is
+the one candidates are ranked by in the summary and the plot.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +15,17 @@ from ._results import seed_column
 
 __all__ = ["ReconciliationError", "ReconciliationReport"]
 
-_COLUMNS = (
-    "candidate",
-    "params",
-    "split",
-    "repeat",
-    "seed",
-    "n_epochs",
-    "search_mse",
-    "manual_mse",
-    "tuner_mse",
-    "abs_diff",
-    "rel_diff",
-    "failed",
-)
+_ID_COLUMNS = ("candidate", "params", "split", "repeat", "seed", "n_epochs")
+_DIFF_COLUMNS = ("abs_diff", "rel_diff", "failed")
+
+
+def _agree(a: float, b: float) -> float:
+    """|a - b|, 0 when both are NaN (both paths could not score the fit)."""
+    if math.isnan(a) and math.isnan(b):
+        return 0.0
+    if math.isnan(a) or math.isnan(b):
+        return math.inf
+    return abs(a - b)
 
 
 def new_axes(ax, figsize):
@@ -67,7 +69,7 @@ class ReconciliationError(AssertionError):
 
 
 class ReconciliationReport:
-    """MSE of every candidate x fold x repeat from the search and the manual loop.
+    """Every candidate x fold x repeat's metrics from the search and the manual loop.
 
     Build it with :meth:`seeded_keras.ReconciledSearchCV.reconcile`.
 
@@ -79,12 +81,17 @@ class ReconciliationReport:
         Parameters of each candidate.
     manual : dict, optional
         The manual loop's results (:meth:`ReconciledSearchCV.manual_loop`).
+    witness : {"loop", "keras"}, default="loop"
+    metrics : sequence of str, default=("mse",)
+        The metrics compared (``"mse"``; ``"log_loss"``, ``"accuracy"``);
+        each row has ``search_<m>``, ``manual_<m>`` and ``tuner_<m>``.
 
     Attributes
     ----------
     rows : list of dict
     candidates : list of dict
     manual : dict or None
+    metrics : tuple of str
 
     Examples
     --------
@@ -95,22 +102,44 @@ class ReconciliationReport:
     0.0
     """
 
-    def __init__(self, rows, candidates, manual=None, witness="loop"):
+    def __init__(self, rows, candidates, manual=None, witness="loop", metrics=("mse",)):
         self.rows = rows
         self.candidates = candidates
         self.manual = manual
         self.witness = witness
+        self.metrics = tuple(metrics)
+
+    @property
+    def _primary(self) -> str:
+        return self.metrics[0]
+
+    @property
+    def _lower_is_better(self) -> bool:
+        return self._primary != "accuracy"
+
+    @property
+    def _label(self) -> str:
+        return {"mse": "MSE", "log_loss": "log-loss"}.get(self._primary, self._primary)
 
     @property
     def _manual_name(self) -> str:
         return "plain Keras" if self.witness == "keras" else "manual"
 
     @classmethod
-    def from_paths(cls, search, scorer_name, manual, tuner=None, witness="loop"):
+    def from_paths(cls, search, scored, manual, tuner=None, witness="loop"):
         """Pair a fitted search's per-seed scores with manual-loop records.
 
-        With ``tuner``, its per-execution MSE is a third path; ``abs_diff``
-        is then the largest difference to the manual loop.
+        Parameters
+        ----------
+        search : fitted ReconciledSearchCV or ReconciledRandomizedSearchCV
+        scored : list of (Metric, str)
+            The metrics compared and the search's scorer name of each.
+        manual : dict
+            :meth:`~ReconciledSearchCV.manual_loop`'s results.
+        tuner : ReconciledTuner, optional
+            Its per-execution metrics are a third path; ``abs_diff`` is then
+            the largest difference to the manual loop.
+        witness : {"loop", "keras"}, default="loop"
         """
         tuned = {}
         if tuner is not None:
@@ -121,7 +150,7 @@ class ReconciliationReport:
                         f["split"],
                         f["repeat"],
                     )
-                    tuned[key] = f["mse"]
+                    tuned[key] = f
         failures = {
             (f["candidate"], f["split"], f["repeat"]): f["message"]
             for f in search.fit_failures_
@@ -130,19 +159,16 @@ class ReconciliationReport:
         rows = []
         for f in manual["fits"]:
             c, i, j = f["candidate"], f["split"], f["repeat"]
-            column = seed_column(i, j, search.n_seeds, scorer_name)
-            search_mse = -float(results[column][c])
             search_error = failures.get((c, i, j), "")
-            if search_error:
-                search_mse = math.nan
             failed = search_error or f["error"]
-            if search_error and f["error"]:
-                diff = 0.0  # both paths failed the same fit: they agree
-            elif search_error or f["error"]:
-                diff = math.inf  # one path failed where the other did not
-            else:
-                diff = abs(search_mse - f["mse"])
-            tuner_mse = math.nan
+            row = {
+                "candidate": c,
+                "params": repr(results["params"][c]),
+                "split": i,
+                "repeat": j,
+                "seed": f["seed"],
+                "n_epochs": f["n_epochs"],
+            }
             if tuner is not None:
                 params = results["params"][c]
                 key = (repr(sorted(params.items())), i, j)
@@ -151,26 +177,35 @@ class ReconciliationReport:
                         f"the tuner has no execution for {params} on split {i}, "
                         f"repeat {j}; run it on the same grid, folds and seeds."
                     )
-                tuner_mse = tuned[key]
-                if not failed:
-                    diff = max(diff, abs(tuner_mse - f["mse"]))
-            rows.append(
-                {
-                    "candidate": c,
-                    "params": repr(results["params"][c]),
-                    "split": i,
-                    "repeat": j,
-                    "seed": f["seed"],
-                    "n_epochs": f["n_epochs"],
-                    "search_mse": search_mse,
-                    "manual_mse": f["mse"],
-                    "tuner_mse": tuner_mse,
-                    "abs_diff": diff,
-                    "rel_diff": diff / abs(f["mse"]) if f["mse"] else diff,
-                    "failed": failed.strip().splitlines()[-1] if failed else "",
-                }
-            )
-        return cls(rows, list(results["params"]), manual, witness)
+            diffs, rels = [], []
+            for metric, name in scored:
+                m = metric.name
+                column = seed_column(i, j, search.n_seeds, name)
+                ours = metric.score(float(results[column][c]))
+                if search_error:
+                    ours = math.nan
+                theirs = float(f[m])
+                row[f"search_{m}"] = ours
+                row[f"manual_{m}"] = theirs
+                row[f"tuner_{m}"] = math.nan
+                if search_error and f["error"]:
+                    diff = 0.0  # both paths failed the same fit: they agree
+                elif search_error or f["error"]:
+                    diff = math.inf  # one path failed where the other did not
+                else:
+                    diff = _agree(ours, theirs)
+                if tuner is not None:
+                    row[f"tuner_{m}"] = float(tuned[key].get(m, math.nan))
+                    if not failed:
+                        diff = max(diff, _agree(row[f"tuner_{m}"], theirs))
+                diffs.append(diff)
+                rels.append(diff / abs(theirs) if theirs else diff)
+            row["abs_diff"] = max(diffs)
+            row["rel_diff"] = max(rels)
+            row["failed"] = failed.strip().splitlines()[-1] if failed else ""
+            rows.append(row)
+        metrics = [metric.name for metric, _ in scored]
+        return cls(rows, list(results["params"]), manual, witness, metrics)
 
     # ------------------------------------------------------------ numbers
     def _column(self, name):
@@ -178,18 +213,20 @@ class ReconciliationReport:
 
     @property
     def max_abs_diff(self) -> float:
-        """Largest absolute difference of the two paths' MSE over all fits.
+        """Largest absolute difference of the paths over all fits and metrics.
 
         A fit that failed in both paths counts 0; in one path only, infinity.
         """
         return float(np.max(self._column("abs_diff")))
 
-    def candidate_means(self) -> dict[str, np.ndarray]:
-        """Mean MSE of each candidate over folds and repeats, per path."""
+    def candidate_means(self, metric=None) -> dict[str, np.ndarray]:
+        """Mean of a metric (the first) per candidate over folds and repeats,
+        per path."""
+        metric = metric or self._primary
         out = {}
         for path in ("search", "manual"):
             per = [
-                [r[f"{path}_mse"] for r in self.rows if r["candidate"] == c]
+                [r[f"{path}_{metric}"] for r in self.rows if r["candidate"] == c]
                 for c in range(len(self.candidates))
             ]
             out[path] = np.array([np.mean(p) if p else np.nan for p in per])
@@ -197,9 +234,11 @@ class ReconciliationReport:
 
     @property
     def best_candidates(self) -> tuple[int, int]:
-        """Index of the lowest mean MSE in the search and in the manual loop."""
+        """Index of the best candidate (lowest mean MSE or log-loss, highest
+        accuracy) in the search and in the manual loop."""
         means = self.candidate_means()
-        return int(np.nanargmin(means["search"])), int(np.nanargmin(means["manual"]))
+        best = np.nanargmin if self._lower_is_better else np.nanargmax
+        return int(best(means["search"])), int(best(means["manual"]))
 
     @property
     def same_best(self) -> bool:
@@ -219,13 +258,11 @@ class ReconciliationReport:
         Raises
         ------
         ReconciliationError
-            Listing every fit whose MSEs differ beyond the tolerance (a fit
-            that failed in one path only counts as a difference).
+            Listing every fit whose metrics differ beyond the tolerance (a
+            fit that failed in one path only counts as a difference).
         """
         bad = [
-            r
-            for r in self.rows
-            if not (r["abs_diff"] <= atol + rtol * abs(r["manual_mse"]))
+            r for r in self.rows if not (r["abs_diff"] <= atol + rtol * self._scale(r))
         ]
         if bad or not self.same_best:
             lines = [
@@ -235,14 +272,21 @@ class ReconciliationReport:
                 f"{self.best_candidates}"
             ]
             for r in bad:
+                values = "; ".join(
+                    f"{m}: search {r[f'search_{m}']!r} vs {self._manual_name} "
+                    f"{r[f'manual_{m}']!r}"
+                    for m in self.metrics
+                )
                 lines.append(
                     f"  candidate {r['candidate']} {r['params']} split {r['split']} "
-                    f"repeat {r['repeat']}: search {r['search_mse']!r} vs "
-                    f"{self._manual_name} "
-                    f"{r['manual_mse']!r} (diff {r['abs_diff']:.3g})"
+                    f"repeat {r['repeat']}: {values} (diff {r['abs_diff']:.3g})"
                     + (f" [failed: {r['failed']}]" if r["failed"] else "")
                 )
             raise ReconciliationError("\n".join(lines))
+
+    def _scale(self, row) -> float:
+        """The smallest |manual value| of a row (what ``rtol`` is relative to)."""
+        return min(abs(row[f"manual_{m}"]) for m in self.metrics)
 
     # ------------------------------------------------------------ views
     def to_frame(self):
@@ -251,16 +295,24 @@ class ReconciliationReport:
         Returns
         -------
         pandas.DataFrame
-            Columns: candidate, params, split, repeat, seed, n_epochs,
-            search_mse, manual_mse, tuner_mse (NaN without a tuner), abs_diff,
-            rel_diff, failed.
+            Columns: candidate, params, split, repeat, seed, n_epochs, then
+            per metric ``search_<m>``, ``manual_<m>``, ``tuner_<m>`` (NaN
+            without a tuner) -- ``search_mse``, ... for regression,
+            ``search_log_loss``, ``search_accuracy``, ... for classification
+            -- and abs_diff, rel_diff, failed.
         """
         import pandas as pd
 
-        return pd.DataFrame(self.rows, columns=list(_COLUMNS))
+        per_metric = [
+            f"{path}_{m}"
+            for m in self.metrics
+            for path in ("search", "manual", "tuner")
+        ]
+        columns = [*_ID_COLUMNS, *per_metric, *_DIFF_COLUMNS]
+        return pd.DataFrame(self.rows, columns=columns)
 
     def summary(self) -> str:
-        """A short text table: per-candidate mean MSE of both paths.
+        """A short text table: per-candidate mean of the first metric, both paths.
 
         Returns
         -------
@@ -268,9 +320,10 @@ class ReconciliationReport:
         """
         means = self.candidate_means()
         width = max(len("candidate"), *(len(repr(p)) for p in self.candidates))
+        label = self._label
         head = (
-            f"{'candidate':<{width}}  {'search MSE':>14}  "
-            f"{self._manual_name + ' MSE':>14}  {'diff':>9}"
+            f"{'candidate':<{width}}  {'search ' + label:>14}  "
+            f"{self._manual_name + ' ' + label:>14}  {'diff':>9}"
         )
         lines = [head, "-" * len(head)]
         for c, params in enumerate(self.candidates):
@@ -279,8 +332,12 @@ class ReconciliationReport:
                 f"{repr(params):<{width}}  {s:>14.6f}  {m:>14.6f}  {abs(s - m):>9.3g}"
             )
         failed = [r for r in self.rows if r["failed"]]
+        metrics = (
+            "" if self.metrics == ("mse",) else f" of {' and '.join(self.metrics)}"
+        )
         lines.append(
-            f"max |search - {self._manual_name}| over {len(self.rows)} fits: "
+            f"max |search - {self._manual_name}|{metrics} over "
+            f"{len(self.rows)} fits: "
             f"{self.max_abs_diff!r}; same best candidate: {self.same_best}"
             + (f"; failed fits: {len(failed)}" if failed else "")
         )
@@ -298,7 +355,7 @@ class ReconciliationReport:
         return self.summary()
 
     def plot(self, ax=None):
-        """Per-candidate MSE of both paths with the fold/seed spread.
+        """Per-candidate first metric of both paths with the fold/seed spread.
 
         Parameters
         ----------
@@ -312,7 +369,8 @@ class ReconciliationReport:
         x = np.arange(len(self.candidates))
         for offset, path, marker in ((-0.1, "search", "o"), (0.1, "manual", "s")):
             per = [
-                [r[f"{path}_mse"] for r in self.rows if r["candidate"] == c] for c in x
+                [r[f"{path}_{self._primary}"] for r in self.rows if r["candidate"] == c]
+                for c in x
             ]
             ax.scatter(
                 np.repeat(x + offset, [len(p) for p in per]),
@@ -332,7 +390,7 @@ class ReconciliationReport:
         labels = [short_label(p, sep="\n") for p in self.candidates]
         ax.set_xticks(x, labels, fontsize="x-small")
         ax.set_xlabel("candidate")
-        ax.set_ylabel("MSE")
+        ax.set_ylabel(self._label)
         ax.set_title(f"max |search − manual| = {self.max_abs_diff:.3g}")
         ax.legend(fontsize="small")
         fig.tight_layout()

@@ -109,9 +109,14 @@ def add_seed_columns(results: dict, fits: SeedFits) -> None:
                 results[column][c] = value
 
 
-def add_mse_columns(results: dict, scorer_name: str, n_splits, n_seeds) -> None:
-    """``mean_test_mse`` (positive), ``std_fold_mse`` and ``std_seed_mse``."""
-    mse = -np.array(
+def add_metric_columns(results: dict, metric, scorer_name: str, n_splits, n_seeds):
+    """``mean_test_{m}``, ``std_fold_{m}`` and ``std_seed_{m}`` of a metric.
+
+    ``m`` is the metric's name (``mse``, ``log_loss``, ``accuracy``; losses
+    positive).  ``mean_test_{m}`` is left alone when scikit-learn already
+    has that column (a scorer named ``accuracy``).
+    """
+    scores = np.array(
         [
             [
                 [
@@ -123,12 +128,14 @@ def add_mse_columns(results: dict, scorer_name: str, n_splits, n_seeds) -> None:
             for c in range(len(results["params"]))
         ]
     )  # (candidate, fold, seed)
-    results["mean_test_mse"] = mse.mean(axis=(1, 2))
-    results["std_fold_mse"] = mse.mean(axis=2).std(axis=1)
-    results["std_seed_mse"] = mse.mean(axis=1).std(axis=1)
+    values = -scores if metric.lower_is_better else scores
+    m = metric.name
+    results.setdefault(f"mean_test_{m}", values.mean(axis=(1, 2)))
+    results[f"std_fold_{m}"] = values.mean(axis=2).std(axis=1)
+    results[f"std_seed_{m}"] = values.mean(axis=1).std(axis=1)
 
 
-def merge_seeds(search, candidate_params, n_splits, out, more_results, scorer_name):
+def merge_seeds(search, candidate_params, n_splits, out, more_results, scored):
     """``cv_results_`` of a search whose candidates were repeated per seed.
 
     Returns
@@ -155,6 +162,6 @@ def merge_seeds(search, candidate_params, n_splits, out, more_results, scorer_na
         search, params, n_splits, merged, more_results
     )
     add_seed_columns(results, fits)
-    if scorer_name is not None:
-        add_mse_columns(results, scorer_name, n_splits, S)
+    for metric, scorer_name in scored:
+        add_metric_columns(results, metric, scorer_name, n_splits, S)
     return results, failures(fits)

@@ -22,16 +22,17 @@ import warnings
 from numbers import Integral
 
 import numpy as np
+from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted
 
 from . import _compat, _journal, _scheduler
 from ._checks import check_grid_names, check_xy
+from ._metrics import metrics_for, scored
 from ._protocol import (
     MSE_SCORER,
     FrozenSplits,
     Protocol,
     freeze_splits,
-    mse_scorer_name,
     seeded_paths,
 )
 from ._results import merge_seeds
@@ -110,7 +111,14 @@ class ReconciledSearchMixin(_compat.SearchSteps):
         if protocol.paths:
             # Every X/y problem is reported once, here, before any fit.  In
             # front of a Pipeline's transformers only y and lengths are ours.
-            check_xy(X, y, type(self).__name__, check_X=protocol.paths == [""])
+            check_xy(
+                X,
+                y,
+                type(self).__name__,
+                check_X=protocol.paths == [""],
+                labels=is_classifier(protocol.estimator),
+            )
+            protocol.fix_classes(y)
         self._protocol = protocol
         self.random_state_ = protocol.random_state
         self.base_estimator_ = protocol.estimator
@@ -241,6 +249,14 @@ class ReconciledSearchMixin(_compat.SearchSteps):
         ):
             evaluate_candidates(candidates)
 
+    def _metrics(self):
+        """The metrics of this search's task (:mod:`seeded_keras._metrics`)."""
+        return metrics_for(self._protocol.estimator)
+
+    def _scored(self):
+        """The reconciled metrics this search scored, with their scorer names."""
+        return scored(self.scoring, self._metrics())
+
     def _merged_results(self, candidate_params, n_splits, out, more_results=None):
         """scikit-learn's ``cv_results_`` with the seeds merged
         (:mod:`seeded_keras._results`); the failures kept."""
@@ -253,7 +269,7 @@ class ReconciledSearchMixin(_compat.SearchSteps):
             n_splits,
             out,
             more_results,
-            mse_scorer_name(self.scoring),
+            self._scored(),
         )
         return results
 
@@ -315,9 +331,14 @@ class ReconciledSearchMixin(_compat.SearchSteps):
             progress,
             fit_params,
             witness,
+            self._metrics(),
         )
         return tabulate(
-            fits, self.cv_results_["params"], len(self.splits_), self.n_seeds
+            fits,
+            self.cv_results_["params"],
+            len(self.splits_),
+            self.n_seeds,
+            self._metrics(),
         )
 
     def _check_witness(self, witness) -> None:
@@ -362,14 +383,21 @@ class ReconciledSearchMixin(_compat.SearchSteps):
         from ._report import ReconciliationReport
 
         check_is_fitted(self, "splits_")
-        name = mse_scorer_name(self.scoring)
-        if name is None:
+        pairs = self._scored()
+        if not pairs:
+            metrics = self._metrics()
+            if len(metrics) == 1:
+                raise ValueError(
+                    f"reconcile compares mean squared errors, but this search was "
+                    f"scored with scoring={self.scoring!r}. Pass "
+                    f"scoring='{MSE_SCORER}' (or include it in a list or dict of "
+                    "scorers)."
+                )
             raise ValueError(
-                f"reconcile compares mean squared errors, but this search was "
-                f"scored with scoring={self.scoring!r}. Pass "
-                f"scoring='{MSE_SCORER}' (or include it in a list or dict of "
-                "scorers)."
+                "reconcile compares a classifier's log-loss and accuracy, but "
+                f"this search was scored with scoring={self.scoring!r}. Pass "
+                "scoring={'ll': 'neg_log_loss', 'acc': 'accuracy'} (or either)."
             )
         self._check_witness(witness)
         manual = self.manual_loop(X, y, progress, witness, **fit_params)
-        return ReconciliationReport.from_paths(self, name, manual, tuner, witness)
+        return ReconciliationReport.from_paths(self, pairs, manual, tuner, witness)

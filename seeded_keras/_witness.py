@@ -66,7 +66,28 @@ class PlainKerasFit:
     n_epochs_: int
     batch_size: int
     preprocessing: object = None
+    classes_: object = None
     _encoders: tuple = field(default=(None, None), repr=False)
+    _one_class_per_row: object = field(default=None, repr=False)
+
+    def _outputs(self, X) -> np.ndarray:
+        """``keras.Model.predict`` on ``X``, as a float64 copy (remembered for
+        the last ``X``: a classifier's predict and predict_proba share it)."""
+        last = getattr(self, "_last", None)
+        if last is not None and last[0] is X:
+            return last[1]
+        outputs = self._predict(X)
+        self._last = (X, outputs)
+        return outputs
+
+    def _predict(self, X) -> np.ndarray:
+        if self.preprocessing is not None:
+            X = self.preprocessing.transform(X)
+        feature_encoder, _ = self._encoders
+        X = _floatx(feature_encoder.transform(np.asarray(X)))
+        batch_size = len(X) if self.batch_size == -1 else self.batch_size
+        y = self.model.predict(X, batch_size=batch_size, verbose=0)
+        return np.asarray(y, dtype=np.float64)
 
     def predict(self, X) -> np.ndarray:
         """``keras.Model.predict`` on ``X`` (through the fitted preprocessing).
@@ -77,15 +98,35 @@ class PlainKerasFit:
 
         Returns
         -------
-        ndarray of shape (n_samples,) or (n_samples, n_outputs), float64
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            float64 values for a regressor; labels for a classifier (the
+            argmax of :meth:`predict_proba`).
         """
-        if self.preprocessing is not None:
-            X = self.preprocessing.transform(X)
-        feature_encoder, target_encoder = self._encoders
-        X = _floatx(feature_encoder.transform(np.asarray(X)))
-        batch_size = len(X) if self.batch_size == -1 else self.batch_size
-        y = self.model.predict(X, batch_size=batch_size, verbose=0)
-        return np.asarray(target_encoder.inverse_transform(y), dtype=np.float64)
+        _, target_encoder = self._encoders
+        if self._one_class_per_row is None:  # a regressor
+            y = target_encoder.inverse_transform(self._outputs(X))
+            return np.asarray(y, dtype=np.float64)
+        from ._classifier import labels
+
+        return labels(target_encoder, self._outputs(X), self._one_class_per_row)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """A classifier's probabilities, as its ``predict_proba`` gives them.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), float64
+        """
+        from ._classifier import probabilities
+
+        if self._one_class_per_row is None:
+            raise AttributeError("a regressor's fit has no predict_proba")
+        _, target_encoder = self._encoders
+        return probabilities(target_encoder, self._outputs(X), self._one_class_per_row)
 
 
 def _floatx(a):
@@ -99,18 +140,19 @@ def check_replayable(estimator) -> None:
     Raises
     ------
     TypeError
-        Unless ``estimator`` is a SeededKerasRegressor, or a Pipeline whose
-        last step is one.
+        Unless ``estimator`` is a SeededKerasRegressor or
+        SeededKerasClassifier, or a Pipeline whose last step is one.
     ValueError
         With ``warm_start=True``: a continued fit is not a fresh one.
     """
-    from ._regressor import SeededKerasRegressor
+    from ._base import SeededKeras
 
     net = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-    if not isinstance(net, SeededKerasRegressor):
+    if not isinstance(net, SeededKeras):
         raise TypeError(
-            "the plain-Keras witness replays a SeededKerasRegressor, or a "
-            f"Pipeline ending in one; got {type(net).__name__}."
+            "the plain-Keras witness replays a SeededKerasRegressor or "
+            "SeededKerasClassifier, or a Pipeline ending in one; got "
+            f"{type(net).__name__}."
         )
     if net.warm_start:
         raise ValueError(
@@ -228,7 +270,9 @@ def plain_fit(estimator, X, y, **fit_params) -> PlainKerasFit:
         n_epochs_=len(history.history.get("loss", [])),
         batch_size=predict_args.get("batch_size") or 32,
         preprocessing=front,
+        classes_=getattr(net, "classes_", None),
         _encoders=(net.feature_encoder_, net.target_encoder_),
+        _one_class_per_row=getattr(net, "_one_class_per_row", None),
     )
 
 

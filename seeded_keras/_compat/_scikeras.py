@@ -353,33 +353,35 @@ class ScikerasClassifier(ScikerasSteps, KerasClassifier):
         """The classes every fit encodes, or None to learn them from ``y``."""
         return None
 
-    def _fit_labels(self, X, y, sample_weight=None, **kwargs):
-        """``KerasClassifier.fit``: classes fixed, ``sample_weight`` copied."""
+    def _class_weighted(self, y, sample_weight):
+        """``sample_weight`` times ``class_weight``'s weights, as a new array."""
         from sklearn.utils.class_weight import compute_sample_weight
 
+        if self.class_weight is None:
+            return sample_weight
+        weights = compute_sample_weight(class_weight=self.class_weight, y=y)
+        return weights if sample_weight is None else weights * sample_weight
+
+    def _fit_labels(self, X, y, sample_weight=None, **kwargs):
+        """``KerasClassifier.fit``: classes fixed, ``sample_weight`` copied."""
         self.classes_ = self._fixed_classes()
-        if self.class_weight is not None:
-            weights = compute_sample_weight(class_weight=self.class_weight, y=y)
-            if sample_weight is not None:
-                weights = weights * sample_weight  # never in place
-            sample_weight = weights
+        sample_weight = self._class_weighted(y, sample_weight)
         BaseWrapper.fit(self, X=X, y=y, sample_weight=sample_weight, **kwargs)
         return self
 
     def _partial_fit_labels(self, X, y, classes=None, sample_weight=None, **kwargs):
         """``KerasClassifier.partial_fit``, ``sample_weight`` copied."""
-        from sklearn.utils.class_weight import compute_sample_weight
-
         if classes is None:
             classes = getattr(self, "classes_", None)
         self.classes_ = self._fixed_classes() if classes is None else classes
-        if self.class_weight is not None:
-            weights = compute_sample_weight(class_weight=self.class_weight, y=y)
-            if sample_weight is not None:
-                weights = weights * sample_weight
-            sample_weight = weights
+        sample_weight = self._class_weighted(y, sample_weight)
         BaseWrapper.partial_fit(self, X, y, sample_weight=sample_weight, **kwargs)
         return self
+
+    def _initialized_data(self, X, y, sample_weight=None):
+        self.classes_ = self._fixed_classes()
+        sample_weight = self._class_weighted(y, sample_weight)
+        return super()._initialized_data(X, y, sample_weight)
 
     def _initialize_labels(self, X, y):
         """``KerasClassifier.initialize`` with the fixed classes."""
