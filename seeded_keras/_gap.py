@@ -1,32 +1,46 @@
-"""Explain, with measured parts, why the final model's test MSE is not the CV MSE."""
+"""Explain, with measured parts, why the final model's test score is not the CV one.
+
+For a regressor the metric is MSE; for a classifier, log-loss and accuracy
+(:mod:`seeded_keras._metrics`), each explained from the same fits.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.metrics import mean_squared_error
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import safe_indexing
-from ._protocol import mse_scorer_name, seeded_paths
+from ._metrics import metrics_for, scored
+from ._protocol import seeded_paths
 from ._results import seed_column
 
 __all__ = ["GapExplanation", "explain_gap"]
 
 POLICIES = ("median_best_epoch", "as_searched")
+_LABELS = {"mse": "MSE", "log_loss": "log-loss", "accuracy": "accuracy"}
 
 
-def _fit_mse(estimator, params, X, y, X_eval, y_eval):
+def _fit_scores(estimator, params, X, y, X_eval, y_eval, metrics):
     est = clone(estimator).set_params(**params).fit(X, y)
     net = est[-1] if hasattr(est, "steps") else est
-    mse = float(mean_squared_error(y_eval, est.predict(X_eval)))
-    return est, mse, getattr(net, "n_epochs_", None), getattr(net, "best_epoch_", None)
+    values = {m.name: m.of(est, X_eval, y_eval) for m in metrics}
+    return (
+        est,
+        values,
+        getattr(net, "n_epochs_", None),
+        getattr(net, "best_epoch_", None),
+    )
 
 
 def explain_gap(
     search, X_test, y_test, *, X, y, n_seeds=3, refit_policy="median_best_epoch"
 ):
-    """Decompose best CV MSE -> final test MSE into measured, additive parts.
+    """Decompose best CV score -> final test score into measured, additive parts.
+
+    The score is MSE for a regressor; for a classifier, log-loss (returned)
+    and accuracy (``gap.by_metric["accuracy"]``), whichever the search
+    scored, explained from the same fits.
 
     Every number comes from real fits of the best candidate, with the same
     folds and seeds as the search:
@@ -40,14 +54,16 @@ def explain_gap(
     3. **seed of the final model** -- the final model (refit, repeat 0)
        minus the seed-averaged refits.
 
-    The parts add up exactly to ``test_mse - cv_mse``.  Spreads are reported
+    The parts add up exactly to ``test_value - cv_value`` (``test_mse -
+    cv_mse`` for a regressor).  Spreads are reported
     alongside: across folds and seeds in the search, across refit seeds on
     the test set, and the epochs run per fold and by the refit.
 
     Parameters
     ----------
     search : ReconciledSearchCV
-        Fitted, scored with ``"neg_mean_squared_error"``.
+        Fitted, scored with ``"neg_mean_squared_error"`` (a classifier:
+        ``"neg_log_loss"`` and/or ``"accuracy"``).
     X_test, y_test : array-like
         Held-out rows the search never saw.
     X, y : array-like
@@ -64,6 +80,7 @@ def explain_gap(
     Returns
     -------
     GapExplanation
+        For the first metric scored; ``by_metric`` holds one per metric.
 
     Examples
     --------
@@ -80,10 +97,10 @@ def explain_gap(
     True
     """
     check_is_fitted(search, "splits_")
-    if mse_scorer_name(search.scoring) is None:
-        raise ValueError(
-            "explain_gap needs a search scored with 'neg_mean_squared_error'."
-        )
+    pairs = scored(search.scoring, metrics_for(search.base_estimator_))
+    if not pairs:
+        needs = " or ".join(repr(m.scorer) for m in metrics_for(search.base_estimator_))
+        raise ValueError(f"explain_gap needs a search scored with {needs}.")
     if refit_policy not in POLICIES:
         raise ValueError(
             f"refit_policy must be one of {POLICIES}; got {refit_policy!r}"
@@ -91,76 +108,95 @@ def explain_gap(
     base = search.base_estimator_
     paths = seeded_paths(base)
     if not paths:
-        raise ValueError("explain_gap needs a SeededKerasRegressor in the search.")
+        raise ValueError(
+            "explain_gap needs a SeededKerasRegressor or SeededKerasClassifier "
+            "in the search."
+        )
     net_path = paths[-1]
     c = int(search.best_index_)
     params = dict(search.cv_results_["params"][c])
     results = search.cv_results_
+    metrics = [m for m, _ in pairs]
 
-    fold = _fold_fits(search, c, params, X, y, X_test, y_test)
-    cv_mse = float(np.mean([f["cv_mse"] for f in fold]))
-    fold_test = float(np.mean([f["test_mse"] for f in fold]))
+    fold = _fold_fits(search, c, params, X, y, X_test, y_test, pairs)
     best_epochs = [f["best_epoch"] for f in fold if f["best_epoch"] is not None]
     refit_params, refit_epochs = _refit_params(
         params, net_path, refit_policy, best_epochs
     )
     refits = [
-        _refit(base, {**refit_params, net_path + "repeat": j}, j, X, y, X_test, y_test)
+        _refit(
+            base,
+            {**refit_params, net_path + "repeat": j},
+            j,
+            X,
+            y,
+            X_test,
+            y_test,
+            metrics,
+        )
         for j in range(n_seeds)
     ]
-    refit_mean = float(np.mean([r["test_mse"] for r in refits]))
-    final = refits[0]
-    parts = {
-        "CV vs test data": fold_test - cv_mse,
-        "refit on all rows": refit_mean - fold_test,
-        "seed of the final model": final["test_mse"] - refit_mean,
-    }
-    spreads = {
-        "sd across folds (search)": float(results["std_fold_mse"][c]),
-        "sd across seeds (search)": float(results["std_seed_mse"][c]),
-        "sd across refit seeds (test)": float(np.std([r["test_mse"] for r in refits])),
-    }
-    return GapExplanation(
-        params=params,
-        cv_mse=cv_mse,
-        test_mse=final["test_mse"],
-        parts=parts,
-        spreads=spreads,
-        fold_fits=fold,
-        refits=[{k: v for k, v in r.items() if k != "estimator"} for r in refits],
-        refit_policy=refit_policy,
-        refit_epochs=refit_epochs,
-        final_estimator=final["estimator"],
-    )
+    by_metric = {}
+    for metric in metrics:
+        m = metric.name
+        cv_value = float(np.mean([f[f"cv_{m}"] for f in fold]))
+        fold_test = float(np.mean([f[f"test_{m}"] for f in fold]))
+        refit_mean = float(np.mean([r[f"test_{m}"] for r in refits]))
+        final = refits[0][f"test_{m}"]
+        parts = {
+            "CV vs test data": fold_test - cv_value,
+            "refit on all rows": refit_mean - fold_test,
+            "seed of the final model": final - refit_mean,
+        }
+        spreads = {
+            "sd across folds (search)": float(results[f"std_fold_{m}"][c]),
+            "sd across seeds (search)": float(results[f"std_seed_{m}"][c]),
+            "sd across refit seeds (test)": float(
+                np.std([r[f"test_{m}"] for r in refits])
+            ),
+        }
+        by_metric[m] = GapExplanation(
+            params=params,
+            cv_mse=cv_value,
+            test_mse=final,
+            parts=parts,
+            spreads=spreads,
+            fold_fits=fold,
+            refits=[{k: v for k, v in r.items() if k != "estimator"} for r in refits],
+            refit_policy=refit_policy,
+            refit_epochs=refit_epochs,
+            final_estimator=refits[0]["estimator"],
+            metric=m,
+        )
+    for gap in by_metric.values():
+        gap.by_metric = by_metric
+    return by_metric[metrics[0].name]
 
 
-def _fold_fits(search, c, params, X, y, X_test, y_test):
+def _fold_fits(search, c, params, X, y, X_test, y_test, pairs):
     """Step 1: the fold models of candidate ``c``, every seed, scored on their
     validation fold (from the search) and on the test set (refitted here)."""
-    name = mse_scorer_name(search.scoring)
+    metrics = [m for m, _ in pairs]
     fold = []
     for i, (train, _val) in enumerate(search.splits_):
         for j in range(search.n_seeds):
-            _, test_mse, n_ep, best_ep = _fit_mse(
+            _, test, n_ep, best_ep = _fit_scores(
                 search.base_estimator_,
                 {**params, **search.repeat_params(j)},
                 safe_indexing(X, train),
                 safe_indexing(y, train),
                 X_test,
                 y_test,
+                metrics,
             )
-            fold.append(
-                {
-                    "split": i,
-                    "repeat": j,
-                    "cv_mse": -float(
-                        search.cv_results_[seed_column(i, j, search.n_seeds, name)][c]
-                    ),
-                    "test_mse": test_mse,
-                    "n_epochs": n_ep,
-                    "best_epoch": best_ep,
-                }
-            )
+            record = {"split": i, "repeat": j}
+            for metric, name in pairs:
+                column = seed_column(i, j, search.n_seeds, name)
+                record[f"cv_{metric.name}"] = metric.score(
+                    float(search.cv_results_[column][c])
+                )
+                record[f"test_{metric.name}"] = test[metric.name]
+            fold.append({**record, "n_epochs": n_ep, "best_epoch": best_ep})
     return fold
 
 
@@ -177,14 +213,15 @@ def _refit_params(params, net_path, refit_policy, best_epochs):
     }, epochs
 
 
-def _refit(base, params, repeat, X, y, X_test, y_test):
+def _refit(base, params, repeat, X, y, X_test, y_test, metrics):
     """One refit on all rows with seed ``repeat``, scored on the test set."""
-    est, test_mse, n_ep, _ = _fit_mse(base, params, X, y, X_test, y_test)
-    return {"repeat": repeat, "test_mse": test_mse, "n_epochs": n_ep, "estimator": est}
+    est, test, n_ep, _ = _fit_scores(base, params, X, y, X_test, y_test, metrics)
+    scores = {f"test_{m}": v for m, v in test.items()}
+    return {"repeat": repeat, **scores, "n_epochs": n_ep, "estimator": est}
 
 
 class GapExplanation:
-    """The measured parts of the gap between CV MSE and final test MSE.
+    """The measured parts of the gap between a CV score and the final test score.
 
     Returned by :func:`explain_gap`.
 
@@ -192,11 +229,15 @@ class GapExplanation:
     ----------
     params : dict
         The best candidate.
-    cv_mse, test_mse : float
-        Mean CV MSE of the best candidate; test MSE of the final model.
+    metric : str
+        ``"mse"``, ``"log_loss"`` or ``"accuracy"``.
+    cv_value, test_value : float
+        Mean CV value of the metric for the best candidate; the final
+        model's test value.  ``cv_mse`` and ``test_mse`` are the same
+        numbers (names kept from the regressor's explanation).
     parts : dict of str to float
-        Additive parts: ``cv_mse + sum(parts.values()) == test_mse`` (up to
-        rounding).
+        Additive parts: ``cv_value + sum(parts.values()) == test_value`` (up
+        to rounding).
     spreads : dict of str to float
         Standard deviations that size the noise around each number.
     fold_fits, refits : list of dict
@@ -206,6 +247,9 @@ class GapExplanation:
         Epochs of the refit when the policy set them.
     final_estimator : estimator
         The final model (refit on all rows, repeat 0).
+    by_metric : dict of str to GapExplanation
+        The explanation of every metric the search scored, from the same
+        fits (itself included).
 
     Examples
     --------
@@ -227,7 +271,10 @@ class GapExplanation:
         refit_policy,
         refit_epochs,
         final_estimator,
+        metric="mse",
     ):
+        self.metric = metric
+        self.by_metric = {metric: self}
         self.params = params
         self.cv_mse = cv_mse
         self.test_mse = test_mse
@@ -248,9 +295,10 @@ class GapExplanation:
         """
         import pandas as pd
 
-        rows = [("best CV MSE", self.cv_mse, "start")]
+        label = _LABELS.get(self.metric, self.metric)
+        rows = [(f"best CV {label}", self.cv_mse, "start")]
         rows += [(k, v, "part") for k, v in self.parts.items()]
-        rows += [("final test MSE", self.test_mse, "end")]
+        rows += [(f"final test {label}", self.test_mse, "end")]
         rows += [(k, v, "spread") for k, v in self.spreads.items()]
         return pd.DataFrame(rows, columns=["part", "value", "kind"])
 
@@ -262,14 +310,17 @@ class GapExplanation:
         str
         """
         epochs = sorted({f["n_epochs"] for f in self.fold_fits if f["n_epochs"]})
-        lines = [
-            f"best candidate {self.params}: CV MSE {self.cv_mse:.4f}, final test "
-            f"MSE {self.test_mse:.4f} (gap {self.test_mse - self.cv_mse:+.4f})",
-        ]
-        for name, value in self.parts.items():
-            lines.append(f"  {name:<26} {value:+12.4f}")
-        for name, value in self.spreads.items():
-            lines.append(f"  ({name}: {value:.4f})")
+        lines = [f"best candidate {self.params}:"]
+        for gap in self.by_metric.values():
+            label = _LABELS.get(gap.metric, gap.metric)
+            lines.append(
+                f"  CV {label} {gap.cv_mse:.4f}, final test {label} "
+                f"{gap.test_mse:.4f} (gap {gap.test_mse - gap.cv_mse:+.4f})"
+            )
+            for name, value in gap.parts.items():
+                lines.append(f"    {name:<26} {value:+12.4f}")
+            for name, value in gap.spreads.items():
+                lines.append(f"    ({name}: {value:.4f})")
         lines.append(
             f"  epochs per fold fit: {epochs}; refit policy {self.refit_policy!r}"
             + (f", refit for {self.refit_epochs} epochs" if self.refit_epochs else "")
@@ -280,7 +331,7 @@ class GapExplanation:
         return self.summary()
 
     def plot(self, ax=None):
-        """A waterfall: CV MSE, each part, final test MSE.
+        """A waterfall: CV value, each part, final test value (this metric).
 
         Parameters
         ----------
@@ -293,7 +344,8 @@ class GapExplanation:
         from ._report import new_axes
 
         fig, ax = new_axes(ax, (6, 3.5))
-        labels = ["CV MSE", *self.parts, "test MSE"]
+        label = _LABELS.get(self.metric, self.metric)
+        labels = [f"CV {label}", *self.parts, f"test {label}"]
         level = self.cv_mse
         ax.bar(0, self.cv_mse, color="tab:blue")
         for k, value in enumerate(self.parts.values(), start=1):
@@ -305,6 +357,16 @@ class GapExplanation:
         ax.set_xticks(
             range(len(labels)), labels, rotation=20, ha="right", fontsize="small"
         )
-        ax.set_ylabel("MSE")
+        ax.set_ylabel(label)
         fig.tight_layout()
         return fig
+
+    @property
+    def cv_value(self) -> float:
+        """Mean CV value of the metric for the best candidate."""
+        return self.cv_mse
+
+    @property
+    def test_value(self) -> float:
+        """The final model's test value of the metric."""
+        return self.test_mse

@@ -273,7 +273,8 @@ class ReconciliationReport:
             ]
             for r in bad:
                 values = "; ".join(
-                    f"{m}: search {r[f'search_{m}']!r} vs {self._manual_name} "
+                    (f"{m}: " if len(self.metrics) > 1 else "")
+                    + f"search {r[f'search_{m}']!r} vs {self._manual_name} "
                     f"{r[f'manual_{m}']!r}"
                     for m in self.metrics
                 )

@@ -16,11 +16,11 @@ from keras_tuner.engine.base_tuner import BaseTuner
 
 from ._checks import check_grid_names
 from ._manual import manual_loop
+from ._metrics import metrics_for
 from ._protocol import Protocol, freeze_splits, seeded_paths
 
 __all__ = ["ReconciledTuner", "grid_to_hyperparameters", "hyperparameters_to_grid"]
 
-OBJECTIVE = "mse"
 _SCALARS = (bool, int, float, str)
 
 
@@ -157,10 +157,13 @@ class ReconciledTuner(BaseTuner):
     estimator parameters, e.g. ``optimizer__learning_rate``) and is fitted on
     every fold of the frozen ``splits_`` and every seed ``repeat = 0 ..
     n_seeds-1``, scored by scikit-learn's float64 ``mean_squared_error`` of
-    ``predict()``.  The objective ``"mse"`` is the mean over folds and seeds --
+    ``predict()`` (a classifier: ``log_loss`` of ``predict_proba()`` and
+    ``accuracy``, :mod:`seeded_keras._metrics`).  The objective (``"mse"``,
+    ``"log_loss"`` or ``"accuracy"``) is the mean over folds and seeds --
     for hyperparameters shared with a :class:`ReconciledSearchCV` on the same
-    folds and seeds it equals the search's ``mean_test_mse`` bit for bit.  Every
-    execution is kept in the trial's ``executions.json``.
+    folds and seeds it equals the search's ``mean_test_mse`` (or
+    ``mean_test_log_loss``, ...) bit for bit.  Every execution is kept in the
+    trial's ``executions.json``.
 
     A project resumed with ``overwrite=False`` skips finished trials; one made
     with different folds, seeds or estimator settings is refused.
@@ -168,15 +171,22 @@ class ReconciledTuner(BaseTuner):
     Parameters
     ----------
     estimator : estimator
-        A SeededKerasRegressor or a Pipeline ending in one.
+        A SeededKerasRegressor or SeededKerasClassifier, or a Pipeline
+        ending in one.
     hyperparameters : keras_tuner.HyperParameters
         See :func:`grid_to_hyperparameters` to build them from a param_grid.
     cv : int, splitter or list of (train, test), default=5
         Frozen once per ``search`` into ``splits_``.
     n_seeds : int, default=1
     random_state : int or None, default=None
+    objective : {"mse", "log_loss", "accuracy"} or None, default=None
+        What the oracle optimises: the mean over folds and seeds of
+        ``"mse"`` (a regressor's; the default) or of a classifier's
+        ``"log_loss"`` (its default, minimised) or ``"accuracy"``
+        (maximised).  Every metric of the task is kept in each execution.
     oracle : keras_tuner Oracle, optional
-        Default: ``GridSearchOracle`` on ``hyperparameters`` minimising "mse".
+        Default: ``GridSearchOracle`` on ``hyperparameters`` optimising
+        ``objective``.
     max_trials : int, optional
     directory, project_name : str, optional
     overwrite : bool, default=False
@@ -206,6 +216,7 @@ class ReconciledTuner(BaseTuner):
         cv=5,
         n_seeds=1,
         random_state=None,
+        objective=None,
         oracle=None,
         max_trials=None,
         directory=None,
@@ -219,9 +230,20 @@ class ReconciledTuner(BaseTuner):
         self.n_seeds = n_seeds
         self.random_state = random_state
         self.executions_ = {}
+        self._metrics = metrics_for(estimator)
+        names = [m.name for m in self._metrics]
+        self.objective = names[0] if objective is None else objective
+        if self.objective not in names:
+            raise ValueError(
+                f"objective must be one of {names} for "
+                f"{type(estimator).__name__}; got {objective!r}."
+            )
+        lower = dict(zip(names, (m.lower_is_better for m in self._metrics)))
         if oracle is None:
             oracle = kt.oracles.GridSearchOracle(
-                objective=kt.Objective(OBJECTIVE, "min"),
+                objective=kt.Objective(
+                    self.objective, "min" if lower[self.objective] else "max"
+                ),
                 hyperparameters=hyperparameters,
                 max_trials=max_trials,
                 allow_new_entries=False,
@@ -315,6 +337,7 @@ class ReconciledTuner(BaseTuner):
         else:
             protocol.splits = freeze_splits(self.cv, X, y, groups, protocol.estimator)
         self._protocol = protocol
+        protocol.fix_classes(y)
         self.splits_ = protocol.splits
         self.base_estimator_ = protocol.estimator
         self.random_state_ = protocol.random_state
@@ -327,7 +350,7 @@ class ReconciledTuner(BaseTuner):
         return self._protocol.repeat_params(repeat)
 
     def run_trial(self, trial, X, y):
-        """Fit one trial on every fold and seed; return its mean MSE."""
+        """Fit one trial on every fold and seed; return its mean objective."""
         params = dict(trial.hyperparameters.values)
         fits = manual_loop(
             self.base_estimator_,
@@ -337,25 +360,29 @@ class ReconciledTuner(BaseTuner):
             self._protocol.repeat_params,
             X,
             y,
+            metrics=self._metrics,
         )
-        mse = np.full((len(self.splits_), self.n_seeds), np.nan)
-        for f in fits:
-            mse[f["split"], f["repeat"]] = f["mse"]
-        record = {"params": params, "fits": fits, OBJECTIVE: float(mse.mean())}
+        record = {"params": params, "fits": fits}
+        for metric in self._metrics:
+            values = np.full((len(self.splits_), self.n_seeds), np.nan)
+            for f in fits:
+                values[f["split"], f["repeat"]] = f[metric.name]
+            record[metric.name] = float(values.mean())
         trial_dir = self.get_trial_dir(trial.trial_id)
         os.makedirs(trial_dir, exist_ok=True)
         with open(os.path.join(trial_dir, "executions.json"), "w") as f:
             json.dump(record, f, indent=1, default=_json_default)
-        return {OBJECTIVE: record[OBJECTIVE]}
+        return {self.objective: record[self.objective]}
 
     def executions(self):
-        """Every finished trial's per-fold, per-seed MSE.
+        """Every finished trial's per-fold, per-seed metrics.
 
         Returns
         -------
         list of dict
-            ``params``, ``mse`` (the objective) and ``fits`` (records
-            with ``split``, ``repeat``, ``seed``, ``mse``).
+            ``params``, the mean of each metric (``mse``; a classifier's
+            ``log_loss`` and ``accuracy``) and ``fits`` (records with
+            ``split``, ``repeat``, ``seed`` and each metric).
         """
         out = []
         for trial in self.oracle.trials.values():

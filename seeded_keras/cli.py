@@ -36,6 +36,15 @@ DEMO_GRID = {
 }
 
 
+TASKS = ("regression", "classification")
+
+#: What each task's search is scored on (the first is refit on).
+SCORING = {
+    "regression": {"mse": "neg_mean_squared_error"},
+    "classification": {"log_loss": "neg_log_loss", "accuracy": "accuracy"},
+}
+
+
 class BadInput(Exception):
     """A problem with what the user gave us; reported as one line, exit 2."""
 
@@ -43,12 +52,20 @@ class BadInput(Exception):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="seeded-keras",
-        description="Tune a Keras regressor with GridSearchCV and a manual loop "
-        "on the same folds and seeds, and show that both give the same MSE.",
+        description="Tune a Keras regressor or classifier with GridSearchCV and "
+        "a manual loop on the same folds and seeds, and show that both give the "
+        "same MSE (log-loss and accuracy for a classifier).",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(q):
+        q.add_argument(
+            "--task",
+            choices=TASKS,
+            default="regression",
+            help="regression (MSE; demo: diabetes) or classification (log-loss "
+            "and accuracy, stratified folds; demo: breast cancer)",
+        )
         q.add_argument("--cv", type=int, default=3, help="folds (default 3)")
         q.add_argument("--n-seeds", type=int, default=2, help="seeds per fold")
         q.add_argument("--epochs", type=int, default=20, help="epochs per fit")
@@ -71,7 +88,11 @@ def _parser() -> argparse.ArgumentParser:
             "command again to resume (bit for bit) after any crash",
         )
 
-    demo = sub.add_parser("demo", help="reconciled search on scikit-learn's diabetes")
+    demo = sub.add_parser(
+        "demo",
+        help="reconciled search on scikit-learn's diabetes (or, with --task "
+        "classification, breast cancer) data",
+    )
     common(demo)
     rec = sub.add_parser("reconcile", help="reconciled search on your CSV")
     rec.add_argument("--data", required=True, help="CSV file with a header row")
@@ -85,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------- input
-def _read_csv(path, target):
+def _read_csv(path, target, task="regression"):
     import pandas as pd
 
     if not os.path.isfile(path):
@@ -101,7 +122,12 @@ def _read_csv(path, target):
             f"target column '{target}' not in {path}; columns: "
             f"{', '.join(map(str, frame.columns))}"
         )
-    non_numeric = [c for c in frame.columns if frame[c].dtype.kind not in "biuf"]
+    labels = task == "classification"  # the target may hold text labels
+    non_numeric = [
+        c
+        for c in frame.columns
+        if frame[c].dtype.kind not in "biuf" and not (labels and c == target)
+    ]
     if non_numeric:
         raise BadInput(
             f"non-numeric columns in {path}: {', '.join(map(str, non_numeric))}; "
@@ -110,7 +136,9 @@ def _read_csv(path, target):
     missing = [c for c in frame.columns if frame[c].isna().any()]
     if missing:
         raise BadInput(f"missing values (NaN) in {path}, columns: {', '.join(missing)}")
-    y = frame.pop(target).to_numpy(dtype=float)
+    y = frame.pop(target).to_numpy()
+    if not labels:
+        y = y.astype(float)
     return frame.to_numpy(dtype=float), y
 
 
@@ -208,7 +236,12 @@ def _search(args, grid, model):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from . import ReconciledRandomizedSearchCV, ReconciledSearchCV, SeededKerasRegressor
+    from . import (
+        ReconciledRandomizedSearchCV,
+        ReconciledSearchCV,
+        SeededKerasClassifier,
+        SeededKerasRegressor,
+    )
 
     for name, value, low in (
         ("--cv", args.cv, 2),
@@ -218,9 +251,12 @@ def _search(args, grid, model):
     ):
         if value < low:
             raise BadInput(f"{name} must be at least {low}, got {value}")
-    net = SeededKerasRegressor(
-        model, epochs=args.epochs, optimizer="adam", batch_size=32
+    wrapper = (
+        SeededKerasClassifier
+        if args.task == "classification"
+        else (SeededKerasRegressor)
     )
+    net = wrapper(model, epochs=args.epochs, optimizer="adam", batch_size=32)
     pipe = Pipeline([("scale", StandardScaler()), ("net", net)])
     if args.n_iter is None:
         search = ReconciledSearchCV(pipe, _normalise_grid(grid))
@@ -228,8 +264,10 @@ def _search(args, grid, model):
         search = ReconciledRandomizedSearchCV(
             pipe, _normalise_grid(grid), n_iter=args.n_iter
         )
+    scoring = SCORING[args.task]
     search.set_params(
-        scoring="neg_mean_squared_error",
+        scoring=scoring if len(scoring) > 1 else next(iter(scoring.values())),
+        refit=next(iter(scoring)) if len(scoring) > 1 else True,
         cv=args.cv,
         n_seeds=args.n_seeds,
         random_state=args.random_state,
@@ -283,7 +321,11 @@ def _run(args, X, y, grid, model):
     _check_folder("--journal", args.journal)
     _check_folder("--out", args.out)
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=TEST_SIZE, random_state=args.random_state
+        X,
+        y,
+        test_size=TEST_SIZE,
+        random_state=args.random_state,
+        stratify=y if args.task == "classification" else None,
     )
     with _dask_backend(args.scheduler):
         search.fit(X_train, y_train)
@@ -322,13 +364,16 @@ def _write_report(out, search, report, gap):
             k: list(v) if isinstance(v, tuple) else v
             for k, v in search.best_params_.items()
         },
-        "cv_mse": gap.cv_mse,
-        "std_fold_mse": float(search.cv_results_["std_fold_mse"][best]),
-        "std_seed_mse": float(search.cv_results_["std_seed_mse"][best]),
-        "test_mse": gap.test_mse,
-        "gap_parts": gap.parts,
-        "splits": [[t.tolist(), v.tolist()] for t, v in search.splits_],
     }
+    for m, explained in gap.by_metric.items():  # cv_mse, ...; cv_log_loss, ...
+        summary[f"cv_{m}"] = explained.cv_value
+        summary[f"std_fold_{m}"] = float(search.cv_results_[f"std_fold_{m}"][best])
+        summary[f"std_seed_{m}"] = float(search.cv_results_[f"std_seed_{m}"][best])
+        summary[f"test_{m}"] = explained.test_value
+    summary["gap_parts"] = {m: g.parts for m, g in gap.by_metric.items()}
+    if list(gap.by_metric) == ["mse"]:
+        summary["gap_parts"] = gap.parts  # the regression layout, unchanged
+    summary["splits"] = [[t.tolist(), v.tolist()] for t, v in search.splits_]
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
 
 
@@ -369,12 +414,15 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from sklearn.datasets import load_diabetes
+            from sklearn.datasets import load_breast_cancer, load_diabetes
 
-            X, y = load_diabetes(return_X_y=True)
+            load = (
+                load_breast_cancer if args.task == "classification" else (load_diabetes)
+            )
+            X, y = load(return_X_y=True)
             grid, model = DEMO_GRID, None
         else:
-            X, y = _read_csv(args.data, args.target)
+            X, y = _read_csv(args.data, args.target, args.task)
             grid = _read_grid(args.grid)
             model = _load_model(args.model)
         return _run(args, X, y, grid, model)
