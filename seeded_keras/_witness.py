@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import clone
 
-from . import _data
+from . import _compat, _data
 
 __all__ = ["PlainKerasFit", "plain_fit"]
 
@@ -247,21 +247,26 @@ def plain_fit(estimator, X, y, **fit_params) -> PlainKerasFit:
     args = net._keras_fit_arguments(len(X))
     args.pop("validation_split", None)  # the holdout is the fit's, below
     epochs = int(getattr(net, "fit__epochs", net.epochs))
-    history = _keras_fit(
-        model,
-        X,
-        y,
-        sample_weight,
-        net.seed_,
-        epochs=epochs,
-        batch_size=args.pop("batch_size", None) or 32,
-        shuffle=args.pop("shuffle", True),
-        validation_fraction=net.validation_fraction,
-        validation_split=net._validation_split,  # as the fit resolved it
-        validation_batch_size=args.pop("validation_batch_size", None),
-        callbacks=net._keras_callbacks(),
-        args=args,
-    )
+    # TensorFlow's op-determinism flag, as every fit has it: it selects other
+    # kernels (a softmax cross-entropy's gradient differs in the last bits
+    # without it), so a plain Keras user reproducing a fit switches it on too
+    # (tf.config.experimental.enable_op_determinism()).
+    with _compat.op_determinism():
+        history = _keras_fit(
+            model,
+            X,
+            y,
+            sample_weight,
+            net.seed_,
+            epochs=epochs,
+            batch_size=args.pop("batch_size", None) or 32,
+            shuffle=args.pop("shuffle", True),
+            validation_fraction=net.validation_fraction,
+            validation_split=net._validation_split,  # as the fit resolved it
+            validation_batch_size=args.pop("validation_batch_size", None),
+            callbacks=net._keras_callbacks(),
+            args=args,
+        )
     predict_args = net._keras_predict_arguments(-1)  # -1 (all rows) kept
     return PlainKerasFit(
         model=model,
