@@ -310,17 +310,18 @@ class GapExplanation:
         str
         """
         epochs = sorted({f["n_epochs"] for f in self.fold_fits if f["n_epochs"]})
-        lines = [f"best candidate {self.params}:"]
+        lines = []
         for gap in self.by_metric.values():
             label = _LABELS.get(gap.metric, gap.metric)
             lines.append(
-                f"  CV {label} {gap.cv_mse:.4f}, final test {label} "
+                f"CV {label} {gap.cv_mse:.4f}, final test {label} "
                 f"{gap.test_mse:.4f} (gap {gap.test_mse - gap.cv_mse:+.4f})"
             )
             for name, value in gap.parts.items():
-                lines.append(f"    {name:<26} {value:+12.4f}")
+                lines.append(f"  {name:<26} {value:+12.4f}")
             for name, value in gap.spreads.items():
-                lines.append(f"    ({name}: {value:.4f})")
+                lines.append(f"  ({name}: {value:.4f})")
+        lines[0] = f"best candidate {self.params}: {lines[0]}"
         lines.append(
             f"  epochs per fold fit: {epochs}; refit policy {self.refit_policy!r}"
             + (f", refit for {self.refit_epochs} epochs" if self.refit_epochs else "")

@@ -16,6 +16,7 @@ What plain Keras cannot replay, and why, is listed in ``docs/promises.rst``.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,7 +87,8 @@ class PlainKerasFit:
         feature_encoder, _ = self._encoders
         X = _floatx(feature_encoder.transform(np.asarray(X)))
         batch_size = len(X) if self.batch_size == -1 else self.batch_size
-        y = self.model.predict(X, batch_size=batch_size, verbose=0)
+        with _no_retracing_hint():
+            y = self.model.predict(X, batch_size=batch_size, verbose=0)
         return np.asarray(y, dtype=np.float64)
 
     def predict(self, X) -> np.ndarray:
@@ -127,6 +129,31 @@ class PlainKerasFit:
             raise AttributeError("a regressor's fit has no predict_proba")
         _, target_encoder = self._encoders
         return probabilities(target_encoder, self._outputs(X), self._one_class_per_row)
+
+
+class _RetracingHint:
+    """Drops TensorFlow's "triggered tf.function retracing" warning.
+
+    Every replayed fit is a new model whose ``predict`` is traced once, as
+    Keras does; after five in a row TensorFlow suggests defining the
+    function outside the loop -- advice for one model called many times,
+    not for a witness that builds a model per fit.  Nothing else is dropped.
+    """
+
+    def filter(self, record) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextmanager
+def _no_retracing_hint():
+    import logging
+
+    logger, hint = logging.getLogger("tensorflow"), _RetracingHint()
+    logger.addFilter(hint)
+    try:
+        yield
+    finally:
+        logger.removeFilter(hint)
 
 
 def _floatx(a):
