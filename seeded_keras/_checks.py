@@ -107,9 +107,9 @@ def check_labels(y, classes, estimator_name: str) -> None:
     if len(unknown):
         shown = ", ".join(repr(v) for v in unknown[:5].tolist())
         raise ValueError(
-            f"y has labels that are not in classes: {shown}. {estimator_name}'s "
-            f"classes are {np.asarray(classes).tolist()!r}; pass every label "
-            "(e.g. classes=np.unique(y) of the whole data set)."
+            f"Found unknown categories in y: {shown}, not in {estimator_name}'s "
+            f"classes {np.asarray(classes).tolist()!r}. Pass every label as "
+            "classes (e.g. classes=np.unique(y) of the whole data set)."
         )
 
 

@@ -8,7 +8,10 @@ here: labels of any type, classes that can be fixed once for every fit
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import accuracy_score
 from sklearn.utils import ClassifierTags
 from sklearn.utils.multiclass import type_of_target
@@ -222,6 +225,15 @@ class SeededKerasClassifier(SeededKeras, ScikerasClassifier):
             ensure_all_finite=True,
             allow_nd=True,
         )
+        if y.ndim == 2 and y.shape[1] == 1:  # as scikit-learn's classifiers do
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. "
+                "Please change the shape of y to (n_samples,), for example "
+                "using ravel().",
+                DataConversionWarning,
+                stacklevel=4,
+            )
+            y = y.ravel()
         if not reset and getattr(self, "classes_", None) is not None:
             known = self.classes_
         else:
@@ -254,7 +266,7 @@ class SeededKerasClassifier(SeededKeras, ScikerasClassifier):
         X = validate_data(
             self, X, reset=False, dtype="numeric", ensure_all_finite=True, allow_nd=True
         )
-        return np.asarray(self._predict_raw(X, **kwargs), dtype=np.float64)
+        return as_float64(self._predict_raw(X, **kwargs))
 
     def _probabilities(self, outputs):
         return probabilities(self.target_encoder_, outputs, self._one_class_per_row)
@@ -292,9 +304,8 @@ class SeededKerasClassifier(SeededKeras, ScikerasClassifier):
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Labels of the type ``y`` had (strings stay strings).
         """
-        return labels(
-            self.target_encoder_, self._outputs(X, **kwargs), self._one_class_per_row
-        )
+        outputs = self._outputs(X, **kwargs)  # first: NotFittedError if unfitted
+        return labels(self.target_encoder_, outputs, self._one_class_per_row)
 
     def score(self, X, y, sample_weight=None):
         """Accuracy of ``predict(X)`` against ``y`` (scikit-learn's convention).
@@ -320,11 +331,13 @@ def probabilities(target_encoder, outputs, one_class_per_row: bool) -> np.ndarra
     its sum in float64 -- the one rule every path shares (see
     :mod:`seeded_keras._metrics`).
     """
-    outputs = np.asarray(outputs, dtype=np.float64)
+    outputs = as_float64(outputs)
     proba = target_encoder.inverse_transform(outputs, return_proba=True)
-    proba = np.asarray(proba, dtype=np.float64)
-    if proba.ndim == 1 and len(outputs) == 1:  # scikeras squeezes one row
-        proba = proba.reshape(1, -1)
+    if not one_class_per_row:  # independent labels, or a multi-output encoder
+        return proba if isinstance(proba, (list, tuple, dict)) else as_float64(proba)
+    n_rows = len(outputs)
+    # scikeras squeezes one row, and the one column of a single class
+    proba = np.asarray(proba, dtype=np.float64).reshape(n_rows, -1)
     if one_class_per_row:
         proba = proba / proba.sum(axis=1, keepdims=True)
     return proba
@@ -333,10 +346,19 @@ def probabilities(target_encoder, outputs, one_class_per_row: bool) -> np.ndarra
 def labels(target_encoder, outputs, one_class_per_row: bool) -> np.ndarray:
     """``predict`` of the model's ``outputs``: the argmax of
     :func:`probabilities` (rounded sigmoids for a multilabel indicator)."""
-    outputs = np.asarray(outputs, dtype=np.float64)
+    outputs = as_float64(outputs)
     if one_class_per_row:
         outputs = probabilities(target_encoder, outputs, True)
     return target_encoder.inverse_transform(outputs)
+
+
+def as_float64(outputs):
+    """A float64 copy of a model's outputs (an array, or a list/dict of them)."""
+    if isinstance(outputs, (list, tuple)):
+        return [np.asarray(o, dtype=np.float64) for o in outputs]
+    if isinstance(outputs, dict):
+        return {k: np.asarray(o, dtype=np.float64) for k, o in outputs.items()}
+    return np.asarray(outputs, dtype=np.float64)
 
 
 def search_classes(y):

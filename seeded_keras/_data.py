@@ -118,21 +118,36 @@ def training_data(
     """
     import tensorflow as tf
 
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    y = np.ascontiguousarray(y, dtype=np.float32)
-    rows, val_rows = holdout(seed, len(X), validation_fraction, validation_split)
+    # X and y may be structures of arrays (a scikeras feature encoder for a
+    # multi-input model, a target encoder for a multi-output one): every
+    # leaf is cut the same way, and the batches keep the structure
+    X, y = _tuples(X), _tuples(y)  # tf.data reads a list as one tensor
+    x_leaves, y_leaves = leaves(X), leaves(y)
+    n_rows = len(x_leaves[0])
+
+    def packed(parts):
+        """(x, y[, w]) in the structure of X and y from a flat list of leaves."""
+        nx, ny = len(x_leaves), len(y_leaves)
+        x = tf.nest.pack_sequence_as(X, list(parts[:nx]))
+        return (
+            x,
+            tf.nest.pack_sequence_as(y, list(parts[nx : nx + ny])),
+            *parts[nx + ny :],
+        )
+
+    rows, val_rows = holdout(seed, n_rows, validation_fraction, validation_split)
     validation = None
     if val_rows is not None:  # the batches Keras would cut, in our pipeline
         validation = _compat.inline(
-            tf.data.Dataset.from_tensor_slices((X[val_rows], y[val_rows])).batch(
-                validation_batch_size or 32
-            )
+            tf.data.Dataset.from_tensor_slices(
+                packed([a[val_rows] for a in (*x_leaves, *y_leaves)])
+            ).batch(validation_batch_size or 32)
         )
     batch_size = len(rows) if batch_size == -1 else batch_size
     orders = epoch_orders(seed, len(rows), shuffle, initial_epoch, epochs)
     per_epoch = batch_lengths(len(rows), batch_size)
     lengths = np.tile(per_epoch, epochs)
-    arrays = [X[rows], y[rows]]
+    arrays = [a[rows] for a in (*x_leaves, *y_leaves)]
     if sample_weight is not None:
         arrays.append(np.asarray(sample_weight, np.float32)[rows])
     in_numpy = epochs * sum(a.nbytes for a in arrays) <= GATHER_IN_NUMPY_BYTES
@@ -141,28 +156,61 @@ def training_data(
         # to trace per fit (a search at n_jobs=1 ran 17% faster, same bits).
         rows_in_order = orders.ravel()
         dataset = tf.data.Dataset.from_tensor_slices(
-            tuple(
-                tf.RaggedTensor.from_row_lengths(a[rows_in_order], lengths)
-                for a in arrays
+            packed(
+                [
+                    tf.RaggedTensor.from_row_lengths(a[rows_in_order], lengths)
+                    for a in arrays
+                ]
             )
         )
     else:  # large data: each batch gathered as it is pulled
         batches = tf.RaggedTensor.from_row_lengths(orders.ravel(), lengths)
         tensors = [tf.constant(a) for a in arrays]
         dataset = tf.data.Dataset.from_tensor_slices(batches).map(
-            lambda idx: tuple(tf.gather(t, idx) for t in tensors)
+            lambda idx: packed([tf.gather(t, idx) for t in tensors])
         )
     dataset = _compat.inline(dataset)
     # the element spec differs (ragged slices or gathered tensors): a traced
     # trainer serves one kind only
     structure = repr(
-        (X.shape[1:], y.shape[1:], sample_weight is None, val_rows is None, in_numpy)
+        (
+            _shapes(X),
+            _shapes(y),
+            sample_weight is None,
+            val_rows is None,
+            in_numpy,
+        )
     )
     return TrainingData(dataset, len(per_epoch), validation, structure)
+
+
+def leaves(data) -> list[np.ndarray]:
+    """The arrays of ``data`` (an array, or a list/tuple/dict of them), float32."""
+    import tensorflow as tf
+
+    return [np.ascontiguousarray(a, dtype=np.float32) for a in tf.nest.flatten(data)]
+
+
+def _tuples(data):
+    """``data`` with every list made a tuple (a structure, for tf.data)."""
+    if isinstance(data, (list, tuple)):
+        return tuple(_tuples(d) for d in data)
+    if isinstance(data, dict):
+        return {k: _tuples(v) for k, v in data.items()}
+    return data
+
+
+def _shapes(data):
+    """The structure of ``data`` with each array replaced by its row shape."""
+    import tensorflow as tf
+
+    return tf.nest.map_structure(lambda a: np.shape(a)[1:], data)
 
 
 def prediction_batches(X, batch_size):
     """The batches Keras would cut for ``predict``, without its per-call pipeline."""
     import tensorflow as tf
 
+    if isinstance(X, (list, tuple, dict)):  # several inputs: one element, (x,)
+        X = (_tuples(X),)
     return _compat.inline(tf.data.Dataset.from_tensor_slices(X).batch(batch_size))

@@ -324,13 +324,24 @@ def _keras_fit(
     callbacks,
     args,
 ):
-    """``keras.Model.fit`` on the fit's batches: the whole training path."""
-    X, y = _floatx(X), _floatx(y)
-    rows, val_rows = _data.holdout(seed, len(X), validation_fraction, validation_split)
+    """``keras.Model.fit`` on the fit's batches: the whole training path.
+
+    ``X`` and ``y`` may be lists or dicts of arrays (a multi-input or
+    multi-output model): each array is cut the same way.
+    """
+    import tensorflow as tf
+
+    def take(data, chosen):  # the same rows of every array of a structure
+        return tf.nest.map_structure(lambda a: a[chosen], data)
+
+    X = tf.nest.map_structure(_floatx, X)
+    y = tf.nest.map_structure(_floatx, y)
+    n_rows = len(tf.nest.flatten(X)[0])
+    rows, val_rows = _data.holdout(seed, n_rows, validation_fraction, validation_split)
     batch_size = len(rows) if batch_size == -1 else batch_size
     orders = _data.epoch_orders(seed, len(rows), shuffle, 0, epochs)
     lengths = _data.batch_lengths(len(rows), batch_size)
-    arrays = [X[rows], y[rows]]
+    arrays = [take(X, rows), take(y, rows)]
     if sample_weight is not None:
         arrays.append(_floatx(sample_weight)[rows])
 
@@ -340,9 +351,11 @@ def _keras_fit(
             for length in lengths:
                 chosen = order[start : start + length]
                 start += length
-                yield tuple(a[chosen] for a in arrays)
+                yield tuple(take(a, chosen) for a in arrays)
 
-    validation = None if val_rows is None else (X[val_rows], y[val_rows])
+    validation = None
+    if val_rows is not None:
+        validation = (take(X, val_rows), take(y, val_rows))
     args.pop("verbose", None)
     return model.fit(
         batches(),

@@ -144,8 +144,8 @@ class TestEstimator:
         clf = small_clf(classes=["setosa", "versicolor"])
         with pytest.raises(
             ValueError,
-            match=r"^y has labels that are not in classes: 'virginica'\. "
-            r"SeededKerasClassifier's classes are \['setosa', 'versicolor'\]",
+            match=r"^Found unknown categories in y: 'virginica', not in "
+            r"SeededKerasClassifier's classes \['setosa', 'versicolor'\]\. ",
         ):
             clf.fit(X, y)
         assert not hasattr(clf, "model_")

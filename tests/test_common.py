@@ -1,9 +1,14 @@
-"""scikit-learn's estimator checks on SeededKerasRegressor."""
+"""scikit-learn's estimator checks on SeededKerasRegressor and SeededKerasClassifier.
+
+Both fail the same four checks, for the same reasons (written below): two
+come from scikeras' class layout (its MRO and its ``_more_tags``), one from
+its routed parameters, and one from the seeding contract itself.
+"""
 
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from seeded_keras import SeededKerasRegressor
+from seeded_keras import SeededKerasClassifier, SeededKerasRegressor
 
 pytestmark = pytest.mark.slow
 
@@ -13,9 +18,10 @@ EXPECTED_FAILED_CHECKS = {
         "defines __sklearn_tags__, which is what scikit-learn reads"
     ),
     "check_mixin_order": (
-        "scikeras' KerasRegressor lists RegressorMixin after BaseEstimator; a "
-        "subclass cannot reorder its parent's bases, so __sklearn_tags__ sets "
-        "the regressor tags explicitly"
+        "scikeras' KerasRegressor/KerasClassifier list RegressorMixin/"
+        "ClassifierMixin after BaseEstimator; a subclass cannot reorder its "
+        "parent's bases, so __sklearn_tags__ sets the estimator tags explicitly "
+        "(test_classifier checks is_classifier, in a Pipeline too)"
     ),
     "check_sample_weight_equivalence_on_dense_data": (
         "weights of 2 and duplicated rows are different training data: a "
@@ -42,16 +48,17 @@ FLOAT32_ORDER_DEPENDENT = {
 }
 
 
+SETTINGS = dict(
+    random_state=0,
+    epochs=20,
+    optimizer="adam",
+    optimizer__learning_rate=0.02,
+    model__hidden_layer_sizes=(32,),
+)
+
+
 @parametrize_with_checks(
-    [
-        SeededKerasRegressor(
-            random_state=0,
-            epochs=20,
-            optimizer="adam",
-            optimizer__learning_rate=0.02,
-            model__hidden_layer_sizes=(32,),
-        )
-    ],
+    [SeededKerasRegressor(**SETTINGS), SeededKerasClassifier(**SETTINGS)],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible_estimator(estimator, check):

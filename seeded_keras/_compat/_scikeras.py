@@ -156,6 +156,16 @@ def keras_model_class():
     return keras.Model
 
 
+def n_rows(X) -> int:
+    """Rows of ``X``: an array, or the first array of a list or dict of them
+    (a scikeras feature encoder's output for a multi-input model)."""
+    if hasattr(X, "shape"):
+        return int(X.shape[0])
+    import keras
+
+    return len(keras.tree.flatten(X)[0])
+
+
 def _minus_one_batch(args: dict, names, n_rows: int) -> None:
     """scikeras' meaning of ``-1``: the whole set in one batch."""
     for name in names:
@@ -243,7 +253,7 @@ class ScikerasSteps:
             callable(x) or isinstance(x, str) for x in losses
         ):
             raise ValueError(_NO_LOSS)
-        fit_args = self._keras_fit_arguments(len(X), **kwargs)
+        fit_args = self._keras_fit_arguments(n_rows(X), **kwargs)
         history = self._train_keras_model(
             X, y, sample_weight, epochs, initial_epoch, fit_args
         )
@@ -262,7 +272,7 @@ class ScikerasSteps:
         X, _ = self._validate_data(X=X, y=None)
         X = self.feature_encoder_.transform(X)
         return self._predict_keras_model(
-            X, self._keras_predict_arguments(len(X), **kwargs)
+            X, self._keras_predict_arguments(n_rows(X), **kwargs)
         )
 
     # ------------------------------------------------- scikeras' state, by name
