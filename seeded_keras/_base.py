@@ -104,8 +104,10 @@ class SeededKeras:
     def initialize(self, X, y):
         """Build (and seed) the model for ``(X, y)`` without training it.
 
-        scikeras' way to use a model for inference without fitting; the
-        model is built from the seed a ``fit`` on the same data would use.
+        scikeras' way to use a model for inference without fitting: a
+        prebuilt ``model`` is used with its weights (a copy); a build
+        function's model is built from the seed a ``fit`` on the same data
+        would use.
 
         Parameters
         ----------
@@ -117,7 +119,11 @@ class SeededKeras:
         self : object
         """
         X, y, _ = self._seed_fit(X, y, None, reset=True)
-        return self._scikeras_initialize(X, y)
+        self._initializing = True  # a prebuilt model keeps its weights
+        try:
+            return self._scikeras_initialize(X, y)
+        finally:
+            del self._initializing
 
     # scikeras' own steps after seeding (the classifier fixes its classes)
     def _scikeras_fit(self, X, y, sample_weight, **kwargs):
@@ -168,8 +174,10 @@ class SeededKeras:
 
     def _copy_build_fn(self, model):
         # A model instance is a template: every fit trains a fresh copy,
-        # initialised from the fit's seed (see _models.seeded_copy).
-        return functools.partial(seeded_copy, model)
+        # initialised from the fit's seed (see _models.seeded_copy);
+        # initialize() keeps its weights (inference with a prebuilt model).
+        keep = getattr(self, "_initializing", False)
+        return functools.partial(seeded_copy, model, keep_weights=keep)
 
     def _naming_context(self):
         # Build and compile name their objects as a fresh interpreter would

@@ -266,8 +266,16 @@ def check_routed_params(net, path: str = "") -> None:
         valid, open_ended = init_params(target)
         if not open_ended and rest.split("__")[0] not in valid:
             valid_keys = {f"{path}{prefix}__{v}" for v in valid}
+            # for a build function, Python's own words too (scikeras lets
+            # the call fail with them)
+            python = (
+                f" ({getattr(target, '__name__', 'the build function')}() got an "
+                f"unexpected keyword argument '{rest.split('__')[0]}')"
+                if prefix == "model"
+                else ""
+            )
             raise RoutedParameterError(
-                f"Unknown parameter '{path}{key}' for the {what}"
+                f"Unknown parameter '{path}{key}' for the {what}{python}"
                 f"{did_you_mean(path + key, valid_keys)} Valid names: "
                 f"{', '.join(sorted(valid_keys))}."
             )

@@ -128,7 +128,9 @@ BAD = [
     (
         "misspelled routed name, as written",
         ["--grid", "{d}/hiden.json"],
-        "Unknown parameter 'model__hiden' for the build function mlp; did you mean 'model__hidden_layer_sizes'\\?$",
+        "Unknown parameter 'model__hiden' for the build function mlp \\(mlp\\(\\) got "
+        "an unexpected keyword argument 'hiden'\\); did you mean "
+        "'model__hidden_layer_sizes'\\?$",
     ),
     (
         "misspelled alias",
