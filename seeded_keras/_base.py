@@ -36,6 +36,11 @@ from ._models import mlp, seeded_copy
 __all__ = ["SeededKeras"]
 
 
+def _itself(model):
+    """A build function that returns ``model`` itself."""
+    return model
+
+
 class SeededKeras:
     """The seeding contract of every seeded wrapper, written once.
 
@@ -105,7 +110,8 @@ class SeededKeras:
         """Build (and seed) the model for ``(X, y)`` without training it.
 
         scikeras' way to use a model for inference without fitting: a
-        prebuilt ``model`` is used with its weights (a copy); a build
+        prebuilt ``model`` is used as it is (the instance, as in scikeras;
+        ``fit`` trains a fresh seeded copy instead); a build
         function's model is built from the seed a ``fit`` on the same data
         would use.
 
@@ -119,7 +125,7 @@ class SeededKeras:
         self : object
         """
         X, y, _ = self._seed_fit(X, y, None, reset=True)
-        self._initializing = True  # a prebuilt model keeps its weights
+        self._initializing = True  # a prebuilt model is used as it is
         try:
             return self._scikeras_initialize(X, y)
         finally:
@@ -175,9 +181,11 @@ class SeededKeras:
     def _copy_build_fn(self, model):
         # A model instance is a template: every fit trains a fresh copy,
         # initialised from the fit's seed (see _models.seeded_copy);
-        # initialize() keeps its weights (inference with a prebuilt model).
-        keep = getattr(self, "_initializing", False)
-        return functools.partial(seeded_copy, model, keep_weights=keep)
+        # initialize() uses the instance itself, as scikeras does: a
+        # prebuilt model, for inference without training.
+        if getattr(self, "_initializing", False):
+            return functools.partial(_itself, model)
+        return functools.partial(seeded_copy, model)
 
     def _naming_context(self):
         # Build and compile name their objects as a fresh interpreter would

@@ -146,7 +146,7 @@ def _name(loss) -> str | None:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", loss).lower()
 
 
-def seeded_copy(model, keep_weights=False):
+def seeded_copy(model):
     """A fresh copy of ``model``: same architecture, new weights, same compile.
 
     What a fit of :class:`~seeded_keras.SeededKerasRegressor` given a model
@@ -156,15 +156,12 @@ def seeded_copy(model, keep_weights=False):
     -- and the user's object is never trained in place.  A compiled instance
     is compiled again from its compile configuration (a fresh optimizer);
     an uncompiled one is compiled by the estimator's ``optimizer`` and
-    ``loss``, as scikeras does.  ``keep_weights=True`` (what ``initialize``
-    asks for: scikeras' way to use a prebuilt model without fitting) copies
-    its weights too.
+    ``loss``, as scikeras does.  ``initialize`` (scikeras' way to use a prebuilt
+    model without fitting) uses the instance itself, as scikeras does.
     """
     import keras
 
     copy = keras.models.clone_model(model)
-    if keep_weights:  # initialize(): the prebuilt model, for inference
-        copy.set_weights(model.get_weights())
     if model.compiled:
         copy.compile_from_config(model.get_compile_config())
     return copy

@@ -14,6 +14,7 @@ them except the deliberate differences, in about 3 minutes on 2 cores.
 """
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,19 @@ SEED_LUCK = {
     ),
 }
 
+#: Checks plain scikeras never runs: its MRO hides its regressor/classifier
+#: tags from scikit-learn, which then skips them.  Ours has the tags, so
+#: scikit-learn runs them -- on scikeras' one-epoch, no-hidden-layer,
+#: one-batch settings, which cannot train: check_regressors_train failed at
+#: all 8 of random_state 0..7 with 1 epoch and passed at all 8 with 20
+#: epochs (lr 0.1).  Replacement: tests/test_common.py runs these checks on
+#: both wrappers at 20 epochs, and they pass.
+NOT_RUN_FOR_PLAIN = {
+    "test_fully_compliant_estimators_low_precision and ("
+    "check_regressors_train or check_classifiers_train or "
+    "check_class_weight_classifiers)": "one gradient step cannot train",
+}
+
 #: Where our wrappers differ on purpose; each has a replacement test below.
 DELIBERATE = {
     "test_output_shapes_and_dtypes_against_sklearn_reg": (
@@ -149,7 +163,7 @@ DELIBERATE = {
 
 
 def _deselected() -> str:
-    names = {**DOWNLOADS, **PLAIN_FAILS, **SEED_LUCK, **DELIBERATE}
+    names = {**DOWNLOADS, **PLAIN_FAILS, **SEED_LUCK, **NOT_RUN_FOR_PLAIN, **DELIBERATE}
     return " and ".join(f"not ({name})" for name in names)
 
 
@@ -191,7 +205,9 @@ def test_scikeras_suite_passes_with_our_wrappers(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-4000:]
     summary = proc.stdout.splitlines()[-1]
-    assert " passed" in summary and "failed" not in summary
+    passed = re.search(r"(\d+) passed", summary)
+    assert passed and int(passed.group(1)) >= 330, summary  # 341 measured
+    assert not re.search(r"\d+ (failed|error)", summary), summary
 
 
 # ------------------------------------------------- the replacement tests
@@ -364,4 +380,6 @@ def test_a_prebuilt_classifier_predicts_without_fitting(data):
     clf = SeededKerasClassifier(model=model).initialize(X, y)
     raw = model.predict(X, verbose=0).astype(np.float64)
     np.testing.assert_allclose(clf.predict_proba(X), raw, rtol=1e-6)
-    assert clf.model_ is not model  # a copy with its weights
+    assert clf.model_ is model  # the instance itself, as in scikeras
+    refit = SeededKerasClassifier(model=model, random_state=0).fit(X, y)
+    assert refit.model_ is not model  # fit trains a fresh seeded copy
