@@ -334,3 +334,39 @@ class TestParallel:
         )
         out = fresh_python(script)
         assert json.loads(out.strip().splitlines()[-1]) == reference
+
+
+# ------------------------------------------------------------ the other paths
+def test_a_killed_sweep_resumes_from_the_journal(rare, tmp_path):
+    X, y = rare
+    journal = str(tmp_path / "journal")
+    first = grid_search(pipe(), GRID, cv=3, n_seeds=1, journal=journal).fit(X, y)
+    again = grid_search(pipe(), GRID, cv=3, n_seeds=1, journal=journal).fit(X, y)
+    assert again.n_fits_resumed_ == 2 * 3
+    assert seed_scores(again) == seed_scores(first)
+
+
+def test_pickled_classifier_predicts_the_same_bits(rare):
+    import pickle
+
+    X, y = rare
+    clf = small_clf().fit(X, y)
+    back = pickle.loads(pickle.dumps(clf))
+    assert bits(back.predict_proba(X)) == bits(clf.predict_proba(X))
+    assert list(back.classes_) == list(clf.classes_)
+
+
+def test_explain_gap_explains_log_loss_and_accuracy(cancer):
+    from seeded_keras import explain_gap
+
+    X, y = cancer
+    search = grid_search(pipe(), {"net__epochs": [2]}, cv=3, n_seeds=1).fit(
+        X[:100], y[:100]
+    )
+    gap = explain_gap(search, X[100:], y[100:], X=X[:100], y=y[:100], n_seeds=2)
+    assert gap.metric == "log_loss" and set(gap.by_metric) == {"log_loss", "accuracy"}
+    for explained in gap.by_metric.values():
+        total = explained.cv_value + sum(explained.parts.values())
+        assert total == pytest.approx(explained.test_value, rel=1e-12, abs=1e-12)
+    assert gap.cv_value == search.cv_results_["mean_test_log_loss"][0]
+    assert "final test accuracy" in gap.summary()

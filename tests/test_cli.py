@@ -246,3 +246,42 @@ def test_scheduler_runs_the_sweep_on_a_dask_cluster(csv_and_grid, tmp_path):
     fits = [pd.read_csv(tmp_path / name / "fits.csv") for name in ("local", "dask")]
     assert fits[0]["search_mse"].tolist() == fits[1]["search_mse"].tolist()
     assert (fits[1]["abs_diff"] == 0.0).all()
+
+
+@pytest.mark.slow
+def test_classification_demo_and_a_csv_with_text_labels(tmp_path):
+    out = tmp_path / "report"
+    proc = run("demo", "--task", "classification", *FAST, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "max |search - manual| of log_loss and accuracy over 8 fits: 0.0" in proc.stdout
+    )
+    assert "final test log-loss" in proc.stdout
+    assert "final test accuracy" in proc.stdout
+    fits = pd.read_csv(out / "fits.csv")
+    assert (fits["search_log_loss"] == fits["manual_log_loss"]).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["gap_parts"]) == {"log_loss", "accuracy"}
+
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y.to_numpy()]
+    X.assign(species=names).to_csv(tmp_path / "iris.csv", index=False)
+    (tmp_path / "grid.json").write_text(json.dumps({"learning_rate": [0.05]}))
+    proc = run(
+        "reconcile",
+        "--task",
+        "classification",
+        "--data",
+        str(tmp_path / "iris.csv"),
+        "--target",
+        "species",
+        "--grid",
+        str(tmp_path / "grid.json"),
+        *FAST,
+        "--out",
+        str(tmp_path / "iris_report"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "of log_loss and accuracy over 2 fits: 0.0" in proc.stdout
