@@ -6,6 +6,10 @@ contender once per round and the order reversed every other round:
 
 * ``plain``        scikeras ``KerasRegressor(random_state=0)`` in sklearn's
                    ``GridSearchCV`` (the baseline of every ratio);
+* ``keras_sklearn`` Keras' own ``keras.wrappers.SKLearnRegressor`` in
+                   ``GridSearchCV``, the same MLP, optimizer, epochs and batch
+                   size (its grid is a list of ``model_kwargs`` dicts): the
+                   fastest peer wrapper;
 * ``rsearch1``     ``ReconciledSearchCV``, ``n_jobs=1``;
 * ``rsearch2``     the same, ``n_jobs=2``: the parent process and one fresh
                    loky worker (shut down before every run, so its start-up
@@ -146,6 +150,21 @@ class Knobs:
             os.environ[_trainer_pool.ENV_VAR] = env
 
 
+def _keras_mlp(X, y, hidden_layer_sizes, learning_rate):
+    """seeded_keras.mlp's model, as Keras' own wrapper builds it."""
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input((X.shape[1],)),
+            keras.layers.Dense(hidden_layer_sizes, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    return model
+
+
 def contenders(X, y, n_seeds, workdir):
     cv = KFold(5)
 
@@ -165,6 +184,26 @@ def contenders(X, y, n_seeds, workdir):
     def plain():
         net = KerasRegressor(seeded_keras.mlp, random_state=0, **COMMON)
         GridSearchCV(net, GRID, scoring="neg_mean_squared_error", cv=cv).fit(X, y)
+
+    def keras_sklearn():
+        import keras
+
+        grid = {
+            "model_kwargs": [
+                {"hidden_layer_sizes": h, "learning_rate": lr}
+                for h in GRID["model__hidden_layer_sizes"]
+                for lr in GRID["optimizer__learning_rate"]
+            ]
+        }
+        net = keras.wrappers.SKLearnRegressor(
+            model=_keras_mlp,
+            fit_kwargs={
+                "epochs": COMMON["epochs"],
+                "batch_size": COMMON["batch_size"],
+                "verbose": 0,
+            },
+        )
+        GridSearchCV(net, grid, scoring="neg_mean_squared_error", cv=cv).fit(X, y)
 
     def rsearch(n_jobs=1, **knobs):
         def run():
@@ -214,6 +253,7 @@ def contenders(X, y, n_seeds, workdir):
 
     runs = {
         "plain": plain,
+        "keras_sklearn": keras_sklearn,
         "rsearch1": rsearch(),
         "journal": journaled,
         "resume": resumed,
@@ -264,7 +304,7 @@ def main():
                 if isinstance(out, seeded_keras.ReconciledSearchCV):
                     if seed_scores(out) != reference:
                         raise SystemExit(f"{name}: scores differ from rsearch1")
-                print(f"round {r + 1}: {name:<14} {times[name][-1]:7.1f} s", flush=True)
+                print(f"round {r + 1}: {name:<15} {times[name][-1]:7.1f} s", flush=True)
 
     base = statistics.median(times["plain"]) if "plain" in times else None
     print(
@@ -275,7 +315,7 @@ def main():
         f"{os.environ.get('TF_NUM_INTRAOP_THREADS')}"
     )
     print(
-        f"{'contender':<14} {'median s':>9} {'fits/s':>7} {'peak MB':>8} "
+        f"{'contender':<15} {'median s':>9} {'fits/s':>7} {'peak MB':>8} "
         f"{'time / plain':>13} {'fits/s / plain':>15}"
     )
     for name in names:
@@ -284,10 +324,15 @@ def main():
             f"{med / base:13.2f} {base / med:15.2f}" if base else f"{'-':>13} {'-':>15}"
         )
         print(
-            f"{name:<14} {med:9.1f} {n_fits / med:7.2f} "
+            f"{name:<15} {med:9.1f} {n_fits / med:7.2f} "
             f"{statistics.median(memory[name]):8.0f} {ratios}"
         )
     med = {k: statistics.median(v) for k, v in times.items()}
+    if "rsearch1" in med and "keras_sklearn" in med:
+        print(
+            "rsearch1 over keras.wrappers.SKLearnRegressor: "
+            f"{med['keras_sklearn'] / med['rsearch1']:.2f}x the fits/s"
+        )
     if "rsearch1" in med:
         for name in ("rsearch2", "rsearch2nopin", "rsearch2warm"):
             if name in med:
