@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _compat, _journal, _scheduler
 from ._checks import check_grid_names, check_xy
-from ._metrics import metrics_for, scored
+from ._metrics import REGRESSION, metrics_for, scored
 from ._protocol import (
     MSE_SCORER,
     FrozenSplits,
@@ -257,6 +257,15 @@ class ReconciledSearchMixin(_compat.SearchSteps):
         """The reconciled metrics this search scored, with their scorer names."""
         return scored(self.scoring, self._metrics())
 
+    def _summary_metrics(self):
+        """The metrics whose summary columns ``cv_results_`` gains: MSE for
+        any estimator (as always), a classifier's only around a seeded one
+        (a plain classifier's search keeps GridSearchCV's exact columns)."""
+        pairs = self._scored()
+        if self._metrics() is not REGRESSION and not self._protocol.paths:
+            return []
+        return pairs
+
     def _merged_results(self, candidate_params, n_splits, out, more_results=None):
         """scikit-learn's ``cv_results_`` with the seeds merged
         (:mod:`seeded_keras._results`); the failures kept."""
@@ -269,7 +278,7 @@ class ReconciledSearchMixin(_compat.SearchSteps):
             n_splits,
             out,
             more_results,
-            self._scored(),
+            self._summary_metrics(),
         )
         return results
 
