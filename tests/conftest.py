@@ -22,20 +22,21 @@ def diabetes():
     return X[:160], y[:160]
 
 
+SMALL = dict(
+    random_state=0,
+    epochs=2,
+    batch_size=32,
+    optimizer="adam",
+    optimizer__learning_rate=0.05,
+    model__hidden_layer_sizes=(8,),
+)
+
+
 def small_net(**params):
     """A tiny, quick SeededKerasRegressor for tests."""
     from seeded_keras import SeededKerasRegressor
 
-    defaults = dict(
-        random_state=0,
-        epochs=2,
-        batch_size=32,
-        optimizer="adam",
-        optimizer__learning_rate=0.05,
-        model__hidden_layer_sizes=(8,),
-    )
-    defaults.update(params)
-    return SeededKerasRegressor(**defaults)
+    return SeededKerasRegressor(**{**SMALL, **params})
 
 
 @pytest.fixture
@@ -80,3 +81,45 @@ def fresh_python(script: str, **env) -> str:
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env},
         cwd=ROOT,
     ).stdout
+
+
+def run_peer_suite(cwd, *args) -> str:
+    """Run a peer library's tests (copied into ``cwd``) in a fresh pytest.
+
+    Its own settings only (no addopts, no warning filters of ours); fails
+    the calling test unless every selected test passed.  Returns the
+    summary line.
+    """
+    import re
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "-o",
+            "filterwarnings=",
+            *args,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    summary = proc.stdout.splitlines()[-1]
+    assert re.search(r"\d+ passed", summary), summary
+    assert not re.search(r"\d+ (failed|error)", summary), summary
+    return summary
+
+
+def small_clf(**params):
+    """A tiny, quick SeededKerasClassifier for tests (small_net's settings)."""
+    from seeded_keras import SeededKerasClassifier
+
+    return SeededKerasClassifier(**{**SMALL, **params})

@@ -11,7 +11,7 @@ import textwrap
 import joblib
 import numpy as np
 import pytest
-from conftest import bits, fresh_python, on_dask
+from conftest import bits, fresh_python, on_dask, small_clf
 from sklearn.base import clone, is_classifier
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.model_selection import StratifiedKFold
@@ -22,26 +22,12 @@ from seeded_keras import (
     ReconciledRandomizedSearchCV,
     ReconciledSearchCV,
     ReconciledTuner,
-    SeededKerasClassifier,
     grid_to_hyperparameters,
     plain_fit,
 )
 from seeded_keras._metrics import LOG_LOSS
 
 SCORING = {"ll": "neg_log_loss", "acc": "accuracy"}
-
-
-def small_clf(**params):
-    defaults = dict(
-        random_state=0,
-        epochs=2,
-        batch_size=32,
-        optimizer="adam",
-        optimizer__learning_rate=0.05,
-        model__hidden_layer_sizes=(8,),
-    )
-    defaults.update(params)
-    return SeededKerasClassifier(**defaults)
 
 
 @pytest.fixture(scope="module")

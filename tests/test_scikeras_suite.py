@@ -15,15 +15,12 @@ scikeras passes that is not deselected passes), in about 80 s on 2 cores.
 The oldest stack skips it: plain scikeras' own failures were measured here.
 """
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, bits
+from conftest import ROOT, bits, run_peer_suite
 from sklearn.preprocessing import FunctionTransformer
 
 from seeded_keras import SeededKerasClassifier, SeededKerasRegressor, mlp
@@ -183,33 +180,8 @@ def test_scikeras_suite_passes_with_our_wrappers(tmp_path):
     shutil.copytree(SUITE, tmp_path / "tests")
     (tmp_path / "conftest.py").write_text(REBIND)
     ignore = [f"--ignore=tests/{module}" for module in UNCOLLECTABLE]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "addopts=",
-            "-o",
-            "filterwarnings=",
-            *ignore,
-            "tests",
-            "-k",
-            _deselected(),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    summary = proc.stdout.splitlines()[-1]
-    passed = re.search(r"(\d+) passed", summary)
-    assert passed and int(passed.group(1)) >= 330, summary  # 341 measured
-    assert not re.search(r"\d+ (failed|error)", summary), summary
+    summary = run_peer_suite(tmp_path, *ignore, "tests", "-k", _deselected())
+    assert int(re.search(r"(\d+) passed", summary).group(1)) >= 330  # 341 measured
 
 
 # ------------------------------------------------- the replacement tests

@@ -7,14 +7,12 @@ runs.  Only the Halving searches (other classes, not ours) are left out, and
 the one case that tests a deliberate difference, written down below.
 """
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import sklearn
+from conftest import run_peer_suite
 
 pytestmark = pytest.mark.slow
 
@@ -48,27 +46,4 @@ def renamed_module(text: str) -> str:
 def test_search_suite_passes_with_our_classes(tmp_path):
     (tmp_path / "test_renamed.py").write_text(renamed_module(SOURCE.read_text()))
     deselect = " and ".join(f"not {name}" for name in DELIBERATE)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "addopts=",
-            "-o",
-            "filterwarnings=",
-            "test_renamed.py",
-            "-k",
-            f"not Halving and {deselect}",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    summary = proc.stdout.splitlines()[-1]
-    assert " passed" in summary and "failed" not in summary
+    run_peer_suite(tmp_path, "test_renamed.py", "-k", f"not Halving and {deselect}")
