@@ -25,9 +25,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-__all__ = ["CLASSIFICATION", "REGRESSION", "Metric", "metrics_for", "scorer_name"]
+__all__ = [
+    "CLASSIFICATION",
+    "MSE",
+    "REGRESSION",
+    "Metric",
+    "metrics_for",
+    "scored",
+    "scorer_name",
+]
 
 
 @dataclass(frozen=True)
@@ -98,8 +104,3 @@ def scored(scoring, metrics) -> list[tuple[Metric, str]]:
     """The ``(metric, scorer name)`` pairs of ``metrics`` a search scored."""
     pairs = [(m, scorer_name(scoring, m)) for m in metrics]
     return [(m, name) for m, name in pairs if name is not None]
-
-
-def nan_if_failed(value) -> float:
-    """``value`` as a float, NaN for None."""
-    return np.nan if value is None else float(value)

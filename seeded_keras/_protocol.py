@@ -193,15 +193,9 @@ def prepare_estimator(estimator, random_state, n_seeds):
 
 def mse_scorer_name(scoring):
     """Name under which a search scored neg_mean_squared_error, else None."""
-    if scoring == MSE_SCORER:
-        return "score"
-    if isinstance(scoring, (list, tuple, set)) and MSE_SCORER in scoring:
-        return MSE_SCORER
-    if isinstance(scoring, dict):
-        for name, value in scoring.items():
-            if value == MSE_SCORER:
-                return name
-    return None
+    from ._metrics import MSE, scorer_name
+
+    return scorer_name(scoring, MSE)
 
 
 @dataclass

@@ -288,7 +288,9 @@ class ReconciledSearchMixin(_compat.SearchSteps):
 
         For each candidate, fold of ``splits_`` and repeat: clone, set_params,
         fit on the train rows, predict the test rows, scikit-learn's
-        ``mean_squared_error``.  No GridSearchCV machinery is involved.
+        ``mean_squared_error`` (a classifier: ``log_loss`` of the float64
+        ``predict_proba`` and ``accuracy_score``, :mod:`seeded_keras._metrics`).
+        No GridSearchCV machinery is involved.
         With ``witness="keras"`` each fit is replayed by plain
         ``keras.Model.fit``/``predict`` (:func:`seeded_keras.plain_fit`):
         nothing of seeded_keras trains.
@@ -303,7 +305,8 @@ class ReconciledSearchMixin(_compat.SearchSteps):
         witness : {"loop", "keras"}, default="loop"
             Who fits: the estimator itself (``"loop"``), or plain Keras on
             the fit's seed, rows and order (``"keras"``; needs a
-            SeededKerasRegressor, or a Pipeline ending in one).
+            SeededKerasRegressor or SeededKerasClassifier, or a Pipeline
+            ending in one).
         **fit_params : dict
             The fit parameters given to the search's ``fit`` (e.g.
             ``sample_weight``); arrays with one entry per row are cut to each
@@ -312,12 +315,13 @@ class ReconciledSearchMixin(_compat.SearchSteps):
         Returns
         -------
         dict of ndarray
-            The same columns as ``cv_results_`` for the MSE scorer
-            (``params``, ``split{i}_seed{j}_test_score``,
-            ``split{i}_test_score``, ``mean_test_score``, ``std_test_score``,
-            ``rank_test_score``, ``mean_test_mse``, ``std_fold_mse``,
-            ``std_seed_mse``) plus ``fits``: one record per fit with its
-            ``seed`` and ``n_epochs``.
+            The same columns as ``cv_results_`` for the MSE scorer (a
+            classifier: the log-loss scorer) (``params``,
+            ``split{i}_seed{j}_test_score``, ``split{i}_test_score``,
+            ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
+            ``mean_test_mse``, ``std_fold_mse``, ``std_seed_mse``; a
+            classifier's ``..._log_loss`` and ``..._accuracy``) plus
+            ``fits``: one record per fit with its ``seed`` and ``n_epochs``.
         """
         from ._manual import manual_loop, tabulate
 
