@@ -333,11 +333,12 @@ def probabilities(target_encoder, outputs, one_class_per_row: bool) -> np.ndarra
     """
     outputs = as_float64(outputs)
     proba = target_encoder.inverse_transform(outputs, return_proba=True)
-    if not one_class_per_row:  # independent labels, or a multi-output encoder
-        return proba if isinstance(proba, (list, tuple, dict)) else as_float64(proba)
-    n_rows = len(outputs)
-    # scikeras squeezes one row, and the one column of a single class
-    proba = np.asarray(proba, dtype=np.float64).reshape(n_rows, -1)
+    if isinstance(proba, (list, tuple, dict)):  # a multi-output encoder's
+        return proba
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim < 2 and not isinstance(outputs, (list, tuple, dict)):
+        # scikeras squeezes one row, and the one column of a single class
+        proba = proba.reshape(len(outputs), -1)
     if one_class_per_row:
         proba = proba / proba.sum(axis=1, keepdims=True)
     return proba

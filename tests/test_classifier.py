@@ -156,6 +156,7 @@ class TestEstimator:
         assert clf.model_.layers[-1].units == 3
         assert clf.predict(X).shape == (60, 3)
         assert clf.predict_proba(X).shape == (60, 3)
+        assert clf.predict_proba(X[:1]).shape == (1, 3)  # not squeezed
 
     def test_partial_fit_with_classes(self, rare):
         X, y = rare
