@@ -250,7 +250,10 @@ def test_killing_the_sweep_after_k_fits_then_rerunning(
     journal = tmp_path / "journal"
     script = textwrap.dedent(
         f"""
-        import sys, time
+        import signal, sys, time
+        # Ctrl-C as in a terminal, even when this test runs in a background
+        # job (whose SIGINT the shell ignores, and every child inherits that)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.path.insert(0, "tests")
         from sklearn.datasets import load_diabetes
         from seeded_keras import _journal
