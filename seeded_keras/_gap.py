@@ -11,14 +11,13 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import safe_indexing
-from ._metrics import metrics_for, scored
+from ._metrics import BY_NAME, metrics_for, scored
 from ._protocol import seeded_paths
 from ._results import seed_column
 
 __all__ = ["GapExplanation", "explain_gap"]
 
 POLICIES = ("median_best_epoch", "as_searched")
-_LABELS = {"mse": "MSE", "log_loss": "log-loss", "accuracy": "accuracy"}
 
 
 def _fit_scores(estimator, params, X, y, X_eval, y_eval, metrics):
@@ -295,7 +294,7 @@ class GapExplanation:
         """
         import pandas as pd
 
-        label = _LABELS.get(self.metric, self.metric)
+        label = BY_NAME[self.metric].label
         rows = [(f"best CV {label}", self.cv_mse, "start")]
         rows += [(k, v, "part") for k, v in self.parts.items()]
         rows += [(f"final test {label}", self.test_mse, "end")]
@@ -312,7 +311,7 @@ class GapExplanation:
         epochs = sorted({f["n_epochs"] for f in self.fold_fits if f["n_epochs"]})
         lines = []
         for gap in self.by_metric.values():
-            label = _LABELS.get(gap.metric, gap.metric)
+            label = BY_NAME[gap.metric].label
             lines.append(
                 f"CV {label} {gap.cv_mse:.4f}, final test {label} "
                 f"{gap.test_mse:.4f} (gap {gap.test_mse - gap.cv_mse:+.4f})"
@@ -345,7 +344,7 @@ class GapExplanation:
         from ._report import new_axes
 
         fig, ax = new_axes(ax, (6, 3.5))
-        label = _LABELS.get(self.metric, self.metric)
+        label = BY_NAME[self.metric].label
         labels = [f"CV {label}", *self.parts, f"test {label}"]
         level = self.cv_mse
         ax.bar(0, self.cv_mse, color="tab:blue")

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "BY_NAME",
     "CLASSIFICATION",
     "MSE",
     "REGRESSION",
@@ -43,6 +44,7 @@ class Metric:
     name: str
     scorer: str
     lower_is_better: bool
+    label: str  # as printed: "MSE", "log-loss", "accuracy"
 
     def score(self, value: float) -> float:
         """The scorer's value (greater is better) of a metric value."""
@@ -70,11 +72,12 @@ class Metric:
         return float(metrics.log_loss(y, proba, sample_weight=sample_weight))
 
 
-MSE = Metric("mse", "neg_mean_squared_error", lower_is_better=True)
-LOG_LOSS = Metric("log_loss", "neg_log_loss", lower_is_better=True)
-ACCURACY = Metric("accuracy", "accuracy", lower_is_better=False)
+MSE = Metric("mse", "neg_mean_squared_error", True, "MSE")
+LOG_LOSS = Metric("log_loss", "neg_log_loss", True, "log-loss")
+ACCURACY = Metric("accuracy", "accuracy", False, "accuracy")
 REGRESSION = (MSE,)
 CLASSIFICATION = (LOG_LOSS, ACCURACY)
+BY_NAME = {m.name: m for m in (MSE, LOG_LOSS, ACCURACY)}
 
 
 def metrics_for(estimator) -> tuple[Metric, ...]:

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ._metrics import BY_NAME
 from ._results import seed_column
 
 __all__ = ["ReconciliationError", "ReconciliationReport"]
@@ -115,11 +116,11 @@ class ReconciliationReport:
 
     @property
     def _lower_is_better(self) -> bool:
-        return self._primary != "accuracy"
+        return BY_NAME[self._primary].lower_is_better
 
     @property
     def _label(self) -> str:
-        return {"mse": "MSE", "log_loss": "log-loss"}.get(self._primary, self._primary)
+        return BY_NAME[self._primary].label
 
     @property
     def _manual_name(self) -> str:
