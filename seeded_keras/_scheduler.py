@@ -275,7 +275,13 @@ class _Workers(threading.Thread):
                     else self.chunks.take(pid, starting_worker=True)
                 )
                 if chunk:
-                    nxt = self.executor.submit(run_chunk, chunk, True)
+                    try:
+                        nxt = self.executor.submit(run_chunk, chunk, True)
+                    except died as exc:  # it died between two chunks
+                        self.died = exc
+                        self.chunks.put_back(chunk)
+                        _warm.discard(self.executor)
+                        continue
                     self.pending.add(nxt)
                     self.running[nxt] = chunk
             if self.parent_done.done() and not self.running:

@@ -6,6 +6,7 @@ test_randomized.py; here, which process ran what.
 """
 
 import os
+import time
 
 import joblib
 import numpy as np
@@ -91,6 +92,42 @@ class TestGroups:
         assert {x[1][2]["parameters"]["h"] for x in chunks.take("parent")} == {16}
 
 
+def _square(x, **kwargs):
+    time.sleep(0.02)  # long enough for the worker's chunks to come back
+    return x * x
+
+
+class _DiesBetweenChunks:
+    """An executor whose pool breaks after its first real chunk: the next
+    ``submit`` raises, as loky's does once a worker was killed while idle."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(1)
+        self.chunks_run = 0
+
+    def submit(self, fn, *args):
+        if fn is _scheduler.warm_up:  # (this thread has TensorFlow)
+            return self.pool.submit(lambda: (4242, []))
+        if fn is _scheduler.run_chunk:
+            if self.chunks_run:
+                raise _compat.worker_died_error()("A worker process died")
+            self.chunks_run += 1
+        return self.pool.submit(lambda: (4242, fn(*args)[1]))
+
+
+def test_a_worker_dying_between_chunks_costs_nothing(monkeypatch):
+    executor = _DiesBetweenChunks()
+    monkeypatch.setattr(_scheduler, "_warm", type(_scheduler._warm)())
+    _scheduler._warm.add(executor)  # it joins at once
+    tasks = [(_square, (x,), {"parameters": {"h": x % 2}}) for x in range(40)]
+    with pytest.warns(RuntimeWarning, match="its 0 running fit"):
+        out = _scheduler._beside_workers(tasks, (), 2, lambda: executor)
+    assert out == [x * x for x in range(40)]  # every fit, in order
+    assert executor.chunks_run == 1 and executor not in _scheduler._warm
+
+
 @pytest.mark.slow
 class TestProcesses:
     @pytest.fixture
@@ -102,14 +139,17 @@ class TestProcesses:
         net = Recorded(log_dir=str(log_dir), seconds=0.15)
         return ReconciledSearchCV(net, grid, scoring=MSE, cv=4, **params)
 
-    def test_the_parent_fits_beside_one_warm_worker(self, data, tmp_path):
+    def test_the_parent_fits_beside_one_warm_worker(self, data, tmp_path, capsys):
         # n_jobs=2 on loky: the parent and one worker, started beforehand
         (worker,) = set(_scheduler.warm_workers(1))
         log = tmp_path / "log"
         log.mkdir()
-        search = self.search(log, n_jobs=2).fit(*data)
+        search = self.search(log, n_jobs=2, verbose=1).fit(*data)
         by_pid = fits_by_process(log)
-        assert set(by_pid) == {os.getpid(), worker}
+        assert set(by_pid) == {os.getpid(), worker}, (
+            capsys.readouterr().out,  # where the search said its fits ran
+            sorted(_compat.loky_executor(1)._processes),  # the workers now
+        )
         assert sum(map(len, by_pid.values())) == 24 + 1  # 24 fits, then refit
         # each process kept to one architecture (fit_intercept), bar one steal
         pairs = {(pid, fit[0]) for pid, fits in by_pid.items() for fit in fits}
