@@ -30,6 +30,8 @@ _PUBLIC = {
     "SeededKerasRegressor": "._regressor",
     "ReconciledSearchCV": "._search",
     "ReconciledRandomizedSearchCV": "._randomized",
+    "ReconciledHalvingGridSearchCV": "._halving",
+    "ReconciledHalvingRandomSearchCV": "._halving",
     "FrozenSplits": "._protocol",
     "ReconciliationReport": "._report",
     "ReconciliationError": "._report",

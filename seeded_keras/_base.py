@@ -36,6 +36,13 @@ from ._models import mlp, seeded_copy
 __all__ = ["SeededKeras"]
 
 
+class _Replayed:
+    """A Keras ``History`` stand-in: the epochs of a fit continued in rungs."""
+
+    def __init__(self, history: dict):
+        self.history = history
+
+
 def _itself(model):
     """A build function that returns ``model`` itself."""
     return model
@@ -204,7 +211,73 @@ class SeededKeras:
         return [copy.deepcopy(cb) for cb in callbacks]
 
     def _train_keras_model(self, X, y, sample_weight, epochs, initial_epoch, args):
-        """Train ``model_`` on the seeded batches; return Keras' History."""
+        """Train ``model_`` on the seeded batches; return Keras' History.
+
+        In a halving search's rung (``_rung_link``, :mod:`seeded_keras._rungs`)
+        a fit continues from the snapshot its previous rung kept, and keeps
+        its own for the next rung.
+        """
+        link = getattr(self, "_rung_link", None)
+        if link is not None and initial_epoch == 0:
+            return self._train_in_rung(link, X, y, sample_weight, epochs, args)
+        history = self._train_epochs(X, y, sample_weight, epochs, initial_epoch, args)
+        self._record_training(history)
+        return history
+
+    def _train_in_rung(self, link, X, y, sample_weight, epochs, args):
+        """Continue from the previous rung's snapshot (a stopped fit is final)
+        and keep this rung's; the same bits as training from scratch."""
+        from . import _rungs
+
+        resume = link.load(self.seed_)
+        if resume is not None and resume.epoch > epochs:
+            resume = None
+        model = self.model_
+        optimizer_variables = _trainer_pool._optimizer_variables(model)
+        if resume is not None and (resume.stopped or resume.epoch == epochs):
+            # nothing left to train: training from scratch ends here too
+            _rungs.assign(model.variables, resume.final)
+            _rungs.assign(optimizer_variables, resume.optimizer)
+            _rungs.set_callback_states(self._keras_callbacks(), resume.callbacks)
+            snapshot = resume
+            history = _Replayed(resume.history)
+            self._epochs_run = 0
+        else:
+            start = 0
+            if resume is not None:
+                _rungs.assign(model.variables, resume.variables)
+                _rungs.assign(optimizer_variables, resume.optimizer)
+                start = resume.epoch
+            callbacks, capture = _rungs.around(self._keras_callbacks(), resume)
+            history = self._train_epochs(
+                X, y, sample_weight, epochs - start, start, args, callbacks
+            )
+            self._epochs_run = len(history.history.get("loss", []))
+            earlier = resume.history if resume is not None else {}
+            history = _Replayed(
+                {
+                    k: list(earlier.get(k, [])) + list(v)
+                    for k, v in history.history.items()
+                }
+            )
+            variables, optimizer, states, stopped = capture.state
+            snapshot = _rungs.Snapshot(
+                epoch=len(history.history.get("loss", [])),
+                variables=variables,
+                optimizer=optimizer,
+                callbacks=states,
+                history=history.history,
+                stopped=stopped,
+                final=_rungs._values(model.variables),
+            )
+        link.store(self.seed_, epochs, snapshot)
+        self._record_training(history)
+        return history
+
+    def _train_epochs(
+        self, X, y, sample_weight, epochs, initial_epoch, args, callbacks=None
+    ):
+        """Epochs ``initial_epoch`` .. ``initial_epoch + epochs`` of the fit."""
         args.pop("validation_split", None)  # the holdout is ours
         data = _data.training_data(
             X,
@@ -235,12 +308,11 @@ class SeededKeras:
                     initial_epoch=initial_epoch,
                     steps_per_epoch=data.steps_per_epoch,
                     shuffle=False,  # the order is already shuffled from seed_
-                    callbacks=self._keras_callbacks(),
+                    callbacks=callbacks or self._keras_callbacks(),
                     **args,
                 )
             if trainer is not None:
                 _trainer_pool.copy_state(trainer, self.model_)
-        self._record_training(history)
         return history
 
     def _record_training(self, history) -> None:

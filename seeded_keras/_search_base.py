@@ -157,11 +157,10 @@ class ReconciledSearchMixin(_compat.SearchSteps):
         for attempt in range(1, MAX_RESUBMITS + 2):
             try:
                 with _scheduler.scheduling(self._protocol.repeat_keys):
-                    if spec is None:
+                    wrapper = self._fit_and_score_wrapper(spec)
+                    if wrapper is None:
                         return super().fit(X, y, **params)
-                    with _compat.fit_and_score_replaced(
-                        functools.partial(_journal.journaled, spec)
-                    ):
+                    with _compat.fit_and_score_replaced(wrapper):
                         return super().fit(X, y, **params)
             except TerminatedWorkerError as exc:
                 if spec is None:
@@ -181,6 +180,13 @@ class ReconciledSearchMixin(_compat.SearchSteps):
                     stacklevel=3,
                 )
                 spec = _journal.JournalSpec(spec.directory, spec.context)
+
+    def _fit_and_score_wrapper(self, spec):
+        """``make(original)`` for :func:`seeded_keras._compat.fit_and_score_replaced`
+        (what wraps scikit-learn's ``_fit_and_score``), or None: the journal."""
+        if spec is None:
+            return None
+        return functools.partial(_journal.journaled, spec)
 
     def _journal_spec(self, X, y, params):
         """What workers need to use ``journal``; None without one, or when the
@@ -213,8 +219,13 @@ class ReconciledSearchMixin(_compat.SearchSteps):
         """The parameters that select seed ``repeat`` (empty when n_seeds=1)."""
         return self._protocol.repeat_params(repeat)
 
-    def _evaluate_seeded(self, evaluate_candidates, candidates, callback_ctx=None):
+    def _evaluate_seeded(
+        self, evaluate_candidates, candidates, callback_ctx=None, **rung
+    ):
         """Evaluate every candidate once per seed on the frozen folds.
+
+        ``rung`` (``cv``, ``more_results``: a halving search's rung) is
+        handed to scikit-learn's ``evaluate_candidates``; returns its results.
 
         With scikit-learn's callbacks (``callback_ctx``, scikit-learn >= 1.9)
         the search is one task of all its fits, as in scikit-learn's own
@@ -230,12 +241,11 @@ class ReconciledSearchMixin(_compat.SearchSteps):
             search_ctx = callback_ctx.subcontext(
                 task_name="search", max_subtasks=n_fits, sequential_subtasks=False
             ).call_on_fit_task_begin(estimator=self)
-            evaluate_candidates(candidates, callback_ctx=search_ctx)
+            results = evaluate_candidates(candidates, callback_ctx=search_ctx, **rung)
             search_ctx.call_on_fit_task_end(estimator=self)
-            return
+            return results
         if not self.verbose:
-            evaluate_candidates(candidates)
-            return
+            return evaluate_candidates(candidates, **rung)
         from ._progress import Progress, fitting_line
 
         # One true line (scikit-learn's would print per batch, without seeds),
@@ -247,7 +257,7 @@ class ReconciledSearchMixin(_compat.SearchSteps):
             _compat.search_with(self, verbose=0),  # silences only that line
             _scheduler.reporting(progress, say=print),
         ):
-            evaluate_candidates(candidates)
+            return evaluate_candidates(candidates, **rung)
 
     def _metrics(self):
         """The metrics of this search's task (:mod:`seeded_keras._metrics`)."""
@@ -354,6 +364,9 @@ class ReconciledSearchMixin(_compat.SearchSteps):
             self._metrics(),
         )
 
+    def _check_manual(self, manual) -> None:
+        """Raise when the manual loop's rows are not this search's (halving)."""
+
     def _check_witness(self, witness) -> None:
         """Raise, before any fit, unless ``witness`` can replay this search."""
         if witness not in ("loop", "keras"):
@@ -413,4 +426,5 @@ class ReconciledSearchMixin(_compat.SearchSteps):
             )
         self._check_witness(witness)
         manual = self.manual_loop(X, y, progress, witness, **fit_params)
+        self._check_manual(manual)
         return ReconciliationReport.from_paths(self, pairs, manual, tuner, witness)

@@ -91,6 +91,8 @@ def fill_shared_docs(cls):
         ("<shared attributes>", SHARED_ATTRIBUTES),
     ):
         found = re.search(rf"^([ \t]*){marker}\n", doc, re.M)
+        if found is None:
+            continue
         indented = textwrap.indent(textwrap.dedent(text), found.group(1))
         doc = doc[: found.start()] + indented + doc[found.end() :]
     cls.__doc__ = doc
