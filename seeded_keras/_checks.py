@@ -358,9 +358,13 @@ def check_grid_names(param_grid, estimator, seeded_paths) -> None:
     for grid in ParameterGrid(param_grid).param_grid:
         # Set a whole grid point, outer names first, as set_params does:
         # a grid may put an estimator in a step and then tune its params.
+        # Names the estimator already has are not set (its set_params is
+        # called only where needed: a name to check, a step to replace).
         probe = clone(estimator)
         for key in sorted(grid, key=lambda k: k.count("__")):
             valid = sorted(probe.get_params(deep=True))
+            if key in valid and not any(k.startswith(key + "__") for k in grid):
+                continue
             try:
                 probe.set_params(**{key: clone(list(grid[key])[0], safe=False)})
             except ValueError:

@@ -260,7 +260,7 @@ class ReconciledHalvingMixin(ReconciledSearchMixin):
                 evaluate_candidates,
                 params,
                 callback_ctx if self._sklearn_callbacks_set() else None,
-                cv=FrozenSplits(splits),
+                cv=None if splits is None else FrozenSplits(splits),
                 more_results={
                     "iter": [itr] * len(alive),
                     "n_resources": [n_resources] * len(alive),
@@ -284,14 +284,14 @@ class ReconciledHalvingMixin(ReconciledSearchMixin):
         """The parameters and folds of a rung of the candidates ``alive``."""
         if not self.rungs_:
             self._rung_splits = []
-        splits = self._protocol.splits
+        splits = self._protocol.splits or None  # None: scikit-learn's own error
         params = [dict(self._candidate_list[i]) for i in alive]
-        if self.resource == "n_samples":
-            fraction = n_resources / self._n_samples_orig
-            splits = subsampled(splits, fraction, self._protocol.random_state or 0)
-        else:
+        if self.resource != "n_samples":
             for p in params:
                 p[self.resource] = n_resources
+        elif splits is not None:
+            fraction = n_resources / self._n_samples_orig
+            splits = subsampled(splits, fraction, self._protocol.random_state or 0)
         return params, splits
 
     @property
