@@ -170,6 +170,24 @@ class ReconciledHalvingMixin(ReconciledSearchMixin):
     def _carries(self) -> bool:
         return self.rungs == "continue" and self._epochs_resource()
 
+    def fit(self, X, y=None, **params):
+        """Run the rungs on frozen folds, as scikit-learn's halving ``fit`` does.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        **params : dict
+            Passed to the estimator's ``fit``, the scorer and the splitter.
+
+        Returns
+        -------
+        self : object
+        """
+        super().fit(X, y, **params)
+        self.all_cv_results_ = self.cv_results_  # every rung's rows
+        return self
+
     # ----------------------------------------------------- wrapping fits
     def _fit_surviving(self, X, y, params):
         self._snapshots = None
@@ -248,6 +266,7 @@ class ReconciledHalvingMixin(ReconciledSearchMixin):
                 print(f"{name}: {value}")
         self._candidate_list = candidates
         self.n_resources_, self.n_candidates_, self.rungs_ = [], [], []
+        self._rung_splits = []
         alive = list(range(len(candidates)))
         for itr, n_resources in enumerate(plan["budgets"]):
             params, splits = self._rung(alive, n_resources)
@@ -282,8 +301,6 @@ class ReconciledHalvingMixin(ReconciledSearchMixin):
 
     def _rung(self, alive, n_resources):
         """The parameters and folds of a rung of the candidates ``alive``."""
-        if not self.rungs_:
-            self._rung_splits = []
         splits = self._protocol.splits or None  # None: scikit-learn's own error
         params = [dict(self._candidate_list[i]) for i in alive]
         if self.resource != "n_samples":

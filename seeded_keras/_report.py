@@ -206,7 +206,11 @@ class ReconciliationReport:
             row["failed"] = failed.strip().splitlines()[-1] if failed else ""
             rows.append(row)
         metrics = [metric.name for metric, _ in scored]
-        return cls(rows, list(results["params"]), manual, witness, metrics)
+        report = cls(rows, list(results["params"]), manual, witness, metrics)
+        if "iter" in results:  # a halving search picks from its last rung
+            last = np.asarray(results["iter"]) == np.max(results["iter"])
+            report.eligible = np.flatnonzero(last)
+        return report
 
     # ------------------------------------------------------------ numbers
     def _column(self, name):
@@ -236,10 +240,16 @@ class ReconciliationReport:
     @property
     def best_candidates(self) -> tuple[int, int]:
         """Index of the best candidate (lowest mean MSE or log-loss, highest
-        accuracy) in the search and in the manual loop."""
+        accuracy) in the search and in the manual loop (of a halving search:
+        among its last rung's rows)."""
         means = self.candidate_means()
         best = np.nanargmin if self._lower_is_better else np.nanargmax
-        return int(best(means["search"])), int(best(means["manual"]))
+        eligible = getattr(self, "eligible", None)
+        if eligible is None:
+            return int(best(means["search"])), int(best(means["manual"]))
+        return tuple(
+            int(eligible[best(means[path][eligible])]) for path in ("search", "manual")
+        )
 
     @property
     def same_best(self) -> bool:

@@ -83,6 +83,21 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--out", default="seeded_keras_report", help="report folder")
         q.add_argument("--quiet", action="store_true", help="no progress output")
         q.add_argument(
+            "--halving",
+            action="store_true",
+            help="successive halving (factor 3): every candidate gets a small "
+            "budget, the best third the next rung's, ... (HalvingGridSearchCV; "
+            "with --n-iter, HalvingRandomSearchCV)",
+        )
+        q.add_argument(
+            "--resource",
+            choices=("epochs", "n_samples"),
+            default="epochs",
+            help="with --halving: what a rung's budget is; epochs (up to "
+            "--epochs; a promoted fit continues training, bit for bit as from "
+            "scratch) or training rows",
+        )
+        q.add_argument(
             "--journal",
             help="folder where every finished fit is written down; run the same "
             "command again to resume (bit for bit) after any crash",
@@ -237,6 +252,8 @@ def _search(args, grid, model):
     from sklearn.preprocessing import StandardScaler
 
     from . import (
+        ReconciledHalvingGridSearchCV,
+        ReconciledHalvingRandomSearchCV,
         ReconciledRandomizedSearchCV,
         ReconciledSearchCV,
         SeededKerasClassifier,
@@ -258,13 +275,25 @@ def _search(args, grid, model):
     )
     net = wrapper(model, epochs=args.epochs, optimizer="adam", batch_size=32)
     pipe = Pipeline([("scale", StandardScaler()), ("net", net)])
-    if args.n_iter is None:
+    scoring = SCORING[args.task]
+    if args.halving:
+        # one scorer, as scikit-learn's halving takes: the task's first
+        scoring = dict([next(iter(scoring.items()))])
+        budget = {"resource": "net__epochs", "max_resources": args.epochs}
+        if args.resource == "n_samples":
+            budget = {"resource": "n_samples"}
+        if args.n_iter is None:
+            search = ReconciledHalvingGridSearchCV(pipe, _normalise_grid(grid), **budget)
+        else:
+            search = ReconciledHalvingRandomSearchCV(
+                pipe, _normalise_grid(grid), n_candidates=args.n_iter, **budget
+            )
+    elif args.n_iter is None:
         search = ReconciledSearchCV(pipe, _normalise_grid(grid))
     else:
         search = ReconciledRandomizedSearchCV(
             pipe, _normalise_grid(grid), n_iter=args.n_iter
         )
-    scoring = SCORING[args.task]
     search.set_params(
         scoring=scoring if len(scoring) > 1 else next(iter(scoring.values())),
         refit=next(iter(scoring)) if len(scoring) > 1 else True,

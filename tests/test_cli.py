@@ -285,3 +285,24 @@ def test_classification_demo_and_a_csv_with_text_labels(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "of log_loss and accuracy over 2 fits: 0.0" in proc.stdout
+
+
+@pytest.mark.slow
+def test_halving_over_epochs_on_a_csv(csv_and_grid, tmp_path):
+    # issue #27: seeded-keras reconcile --halving --resource epochs
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"learning_rate": [0.003, 0.01, 0.03, 0.1]}))
+    d = csv_and_grid
+    fast = ["--cv", "2", "--n-seeds", "1", "--epochs", "6", "--quiet"]
+    proc = run(
+        "reconcile",
+        *("--data", str(d / "data.csv"), "--target", "target", "--grid", str(grid)),
+        *("--halving", "--resource", "epochs", *fast, "--out", str(tmp_path / "r")),
+    )
+    assert proc.returncode == 0, proc.stderr
+    # 4 candidates at 2 epochs, the best 2 at 6 (scikit-learn's "exhaust")
+    fits = pd.read_json(tmp_path / "r" / "fits.json")
+    epochs = [eval(p)["net__epochs"] for p in fits["params"]]
+    assert sorted(epochs) == [2] * 8 + [6] * 4
+    assert (fits["search_mse"] == fits["manual_mse"]).all()
+    assert "same best candidate: True" in proc.stdout

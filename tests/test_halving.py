@@ -229,6 +229,8 @@ class TestEpochRungs:
     def test_every_fit_of_every_rung_reconciles(self, halved, diabetes):
         report = halved.reconcile(*diabetes)
         assert report.max_abs_diff == 0.0
+        # both pick the best of the last rung, the search's best_index_
+        assert report.best_candidates == (halved.best_index_,) * 2
         assert len(report.rows) == (9 + 3 + 1) * 2 * 2
 
     def test_the_witness_agrees_too(self, halved, diabetes):
