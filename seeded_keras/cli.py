@@ -283,7 +283,9 @@ def _search(args, grid, model):
         if args.resource == "n_samples":
             budget = {"resource": "n_samples"}
         if args.n_iter is None:
-            search = ReconciledHalvingGridSearchCV(pipe, _normalise_grid(grid), **budget)
+            search = ReconciledHalvingGridSearchCV(
+                pipe, _normalise_grid(grid), **budget
+            )
         else:
             search = ReconciledHalvingRandomSearchCV(
                 pipe, _normalise_grid(grid), n_candidates=args.n_iter, **budget
