@@ -43,7 +43,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _compat, _journal, _rungs
 from ._protocol import FrozenSplits
-from ._randomized import _a_value
+from ._randomized import names_to_check
 from ._search_base import ReconciledSearchMixin
 from ._search_docs import fill_shared_docs
 
@@ -122,6 +122,15 @@ class ReconciledHalvingMixin(ReconciledSearchMixin):
         "aggressive_elimination": ["boolean"],
         "rungs": [_compat.StrOptions({"continue", "retrain"})],
     }
+
+    def _set_own(self, resource, aggressive_elimination, n_seeds, journal, rungs):
+        # set here, not passed on: scikit-learn 1.10 no longer takes the
+        # first two
+        self.resource = resource
+        self.aggressive_elimination = aggressive_elimination
+        self.n_seeds = n_seeds
+        self.journal = journal
+        self.rungs = rungs
 
     # ------------------------------------------------------------ checks
     def _epochs_resource(self) -> bool:
@@ -318,32 +327,18 @@ class ReconciledHalvingMixin(ReconciledSearchMixin):
         return self._rung_splits
 
     # --------------------------------------------------- the manual loop
-    def manual_loop(self, X, y, progress=None, witness="loop", **fit_params):
-        """Replay the halving sweep rung by rung, as plain Python.
+    def _manual_results(self, X, y, progress, witness, fit_params) -> dict:
+        """The sweep again rung by rung, as a hand loop would run it.
 
         Each rung fits its candidates on its folds at its resource, from
-        scratch (every fit of ``rungs="continue"`` is checked against
-        training from scratch), then promotes with :func:`promote` on its
-        own scores: a hand loop's promotions.
-
-        Parameters
-        ----------
-        X, y : array-like
-        progress : callable, optional
-        witness : {"loop", "keras"}, default="loop"
-        **fit_params : dict
-
-        Returns
-        -------
-        dict
-            As :meth:`ReconciledSearchCV.manual_loop`, one row per rung and
-            candidate (the rows of ``cv_results_``), plus ``rungs``: the
-            candidates of each rung, as this loop promoted them.
+        scratch (so every fit of ``rungs="continue"`` is checked against
+        training from scratch), then promotes with :func:`promote` on its own
+        scores.  The table has one row per rung and candidate (the rows of
+        ``cv_results_``) and ``rungs``: each rung's candidates, as this loop
+        promoted them.
         """
-        from ._manual import manual_loop, tabulate
+        from ._manual import tabulate
 
-        check_is_fitted(self, "rungs_")
-        self._check_witness(witness)
         metrics = self._metrics()
         alive = list(range(len(self._candidate_list)))
         rows, fits, rungs = [], [], []
@@ -352,20 +347,7 @@ class ReconciledHalvingMixin(ReconciledSearchMixin):
             if self.resource != "n_samples":
                 for p in params:
                     p[self.resource] = rung["n_resources"]
-            done = manual_loop(
-                self.base_estimator_,
-                params,
-                splits,
-                self.n_seeds,
-                self._protocol.repeat_params,
-                X,
-                y,
-                self.error_score,
-                progress,
-                fit_params,
-                witness,
-                metrics,
-            )
+            done = self._replay(params, splits, X, y, progress, witness, fit_params)
             table = tabulate(done, params, len(splits), self.n_seeds, metrics)
             for f in done:
                 f["candidate"] += len(rows)
@@ -559,12 +541,7 @@ class ReconciledHalvingGridSearchCV(ReconciledHalvingMixin, HalvingGridSearchCV)
             n_jobs=n_jobs,
             verbose=verbose,
         )
-        # set here, not passed: scikit-learn 1.10 no longer takes them
-        self.resource = resource
-        self.aggressive_elimination = aggressive_elimination
-        self.n_seeds = n_seeds
-        self.journal = journal
-        self.rungs = rungs
+        self._set_own(resource, aggressive_elimination, n_seeds, journal, rungs)
 
     def _names_to_check(self):
         return self.param_grid
@@ -648,20 +625,10 @@ class ReconciledHalvingRandomSearchCV(ReconciledHalvingMixin, HalvingRandomSearc
             n_jobs=n_jobs,
             verbose=verbose,
         )
-        self.resource = resource
-        self.aggressive_elimination = aggressive_elimination
-        self.n_seeds = n_seeds
-        self.journal = journal
-        self.rungs = rungs
+        self._set_own(resource, aggressive_elimination, n_seeds, journal, rungs)
 
     def _names_to_check(self):
-        spaces = self.param_distributions
-        spaces = [spaces] if isinstance(spaces, dict) else spaces
-        return [
-            {k: [_a_value(v)] for k, v in space.items()}
-            for space in spaces
-            if isinstance(space, dict)
-        ] or spaces
+        return names_to_check(self.param_distributions)
 
     def _candidates(self):
         """The first rung's draws, as scikit-learn's halving search draws them."""

@@ -111,19 +111,24 @@ class ReconciledRandomizedSearchCV(ReconciledSearchMixin, RandomizedSearchCV):
         self.journal = journal
 
     def _names_to_check(self):
-        spaces = self.param_distributions
-        spaces = [spaces] if isinstance(spaces, dict) else spaces
-        return [
-            {k: [_a_value(v)] for k, v in space.items()}
-            for space in spaces
-            if isinstance(space, dict)
-        ] or spaces
+        return names_to_check(self.param_distributions)
 
     def _candidates(self):
         """``n_iter`` draws of ``param_distributions`` (each run once per seed)."""
         return ParameterSampler(
             self.param_distributions, self.n_iter, random_state=self.random_state
         )
+
+
+def names_to_check(spaces):
+    """A grid of one value per name of ``param_distributions``, for the
+    name check before fit (a list of dicts, or ``spaces`` when not dicts)."""
+    spaces = [spaces] if isinstance(spaces, dict) else spaces
+    return [
+        {k: [_a_value(v)] for k, v in space.items()}
+        for space in spaces
+        if isinstance(space, dict)
+    ] or spaces
 
 
 def _a_value(space):

@@ -300,7 +300,10 @@ class ReconciledSearchMixin(_compat.SearchSteps):
         fit on the train rows, predict the test rows, scikit-learn's
         ``mean_squared_error`` (a classifier: ``log_loss`` of the float64
         ``predict_proba`` and ``accuracy_score``, :mod:`seeded_keras._metrics`).
-        No GridSearchCV machinery is involved.
+        No GridSearchCV machinery is involved.  A halving search is replayed
+        rung by rung: each rung's candidates on its folds at its budget, from
+        scratch, then promoted by :func:`seeded_keras._halving.promote` on the
+        loop's own scores (the table gains ``rungs``, each rung's candidates).
         With ``witness="keras"`` each fit is replayed by plain
         ``keras.Model.fit``/``predict`` (:func:`seeded_keras.plain_fit`):
         nothing of seeded_keras trains.
@@ -333,8 +336,6 @@ class ReconciledSearchMixin(_compat.SearchSteps):
             classifier's ``..._log_loss`` and ``..._accuracy``) plus
             ``fits``: one record per fit with its ``seed`` and ``n_epochs``.
         """
-        from ._manual import manual_loop, tabulate
-
         check_is_fitted(self, "splits_")
         self._check_witness(witness)
         if progress is None and self.verbose:
@@ -342,10 +343,24 @@ class ReconciledSearchMixin(_compat.SearchSteps):
 
             n_fits = len(self.cv_results_["params"]) * self.n_seeds * len(self.splits_)
             progress = Progress(n_fits, "manual loop")
-        fits = manual_loop(
+        return self._manual_results(X, y, progress, witness, fit_params)
+
+    def _manual_results(self, X, y, progress, witness, fit_params) -> dict:
+        """The manual loop's table: every candidate on ``splits_``."""
+        from ._manual import tabulate
+
+        params = self.cv_results_["params"]
+        fits = self._replay(params, self.splits_, X, y, progress, witness, fit_params)
+        return tabulate(fits, params, len(self.splits_), self.n_seeds, self._metrics())
+
+    def _replay(self, params, splits, X, y, progress, witness, fit_params) -> list:
+        """:func:`seeded_keras._manual.manual_loop` of ``params`` on ``splits``."""
+        from ._manual import manual_loop
+
+        return manual_loop(
             self.base_estimator_,
-            self.cv_results_["params"],
-            self.splits_,
+            params,
+            splits,
             self.n_seeds,
             self._protocol.repeat_params,
             X,
@@ -354,13 +369,6 @@ class ReconciledSearchMixin(_compat.SearchSteps):
             progress,
             fit_params,
             witness,
-            self._metrics(),
-        )
-        return tabulate(
-            fits,
-            self.cv_results_["params"],
-            len(self.splits_),
-            self.n_seeds,
             self._metrics(),
         )
 
