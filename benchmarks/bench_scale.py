@@ -38,10 +38,11 @@ shared and noisy: read medians and ratios, and rerun before quoting):
   search can beat the second ratio; the first shows what the CPUs give
   work that shares nothing.
 * ``decision`` -- where fits run at ``n_jobs=2``: sweeps of 12, 96 and 288
-  fits, 5 or 100 epochs each, ``verbose`` 0 and 1, against ``n_jobs=1``
-  (fresh workers, start-up included, interleaved by round), whether a
-  worker was started, same bits checked.  Not in the default set (it takes
-  a while): ``--only decision``.
+  fits, 5 or 100 epochs each, ``verbose`` 0 and 1 (and 2 once), against
+  ``n_jobs=1`` (fresh workers, start-up included, interleaved by round),
+  whether a worker was started, same bits checked; with ``--decision
+  full`` also 2,016 fits of about 0.05 s and 12 and 48 fits of about 2 s.
+  Not in the default set (it takes a while): ``--only decision``.
 * ``predict`` -- a fitted regressor's ``predict`` on 150, 2,000 and 20,000
   rows: ours (one traced function per input shape, looping over the
   batches in the graph) against Keras' own predict on the same pooled
@@ -55,6 +56,7 @@ Usage::
     python benchmarks/bench_scale.py --only fits,ceiling --max-seeds 10 --repeats 3
     python benchmarks/bench_scale.py --only predict
     python benchmarks/bench_scale.py --only decision --repeats 2
+    python benchmarks/bench_scale.py --only decision --decision full
 """
 
 from __future__ import annotations
@@ -456,58 +458,66 @@ def table_decision(args):
     widths = [(4,), (8,), (16,), (24,), (32,), (4, 4), (8, 8), (16, 8)]
     print("\ndecision: n_jobs=2 (fresh workers) / n_jobs=1, first 200 diabetes rows")
     print(
-        f"{'fits':>5} {'epochs':>6} {'verbose':>7} {'n_jobs=1 s':>10} "
+        f"{'fits':>5} {'epochs':>6} {'s/fit':>6} {'verbose':>7} {'n_jobs=1 s':>10} "
         f"{'n_jobs=2 s':>10} {'ratio':>6} {'worker started':>15}"
     )
-    for n_widths, n_seeds in ((2, 1), (8, 2), (8, 6)):
-        for epochs in (5, 100):
-            for verbose in (0, 1):
+    cells = [
+        (n_widths, n_seeds, epochs, verbose)
+        for n_widths, n_seeds in ((2, 1), (8, 2), (8, 6))
+        for epochs in (5, 100)
+        for verbose in (0, 1)
+    ]
+    cells.insert(2, (2, 1, 5, 2))  # verbose=2: scikit-learn's line per fit too
+    if args.decision == "full":
+        # the ends of the range: 2,016 fits of about 0.05 s, and fits of
+        # about 2 s (800 epochs of 200 rows), 12 and 48 of them
+        cells += [(8, 42, 5, 0), (2, 1, 800, 0), (8, 1, 800, 1)]
+    for n_widths, n_seeds, epochs, verbose in cells:
 
-                def search(
-                    n_jobs, epochs=epochs, verbose=verbose, nw=n_widths, ns=n_seeds
+        def search(n_jobs, epochs=epochs, verbose=verbose, nw=n_widths, ns=n_seeds):
+            net = seeded_keras.SeededKerasRegressor(
+                optimizer="adam", epochs=epochs, batch_size=32
+            )
+            grid = {
+                "model__hidden_layer_sizes": widths[:nw],
+                "optimizer__learning_rate": [1e-3, 1e-2],
+            }
+            return seeded_keras.ReconciledSearchCV(
+                net,
+                grid,
+                cv=3,
+                n_seeds=ns,
+                random_state=0,
+                scoring="neg_mean_squared_error",
+                n_jobs=n_jobs,
+                verbose=verbose,
+            )
+
+        times = {1: [], 2: []}
+        started, scores = [], {}
+        for r in range(args.repeats):
+            for n_jobs in (1, 2) if r % 2 == 0 else (2, 1):
+                fresh_workers()
+                _trainer_pool.clear()
+                t0 = time.perf_counter()
+                with (
+                    contextlib.redirect_stdout(io.StringIO()),
+                    contextlib.redirect_stderr(io.StringIO()),
                 ):
-                    net = seeded_keras.SeededKerasRegressor(
-                        optimizer="adam", epochs=epochs, batch_size=32
-                    )
-                    grid = {
-                        "model__hidden_layer_sizes": widths[:nw],
-                        "optimizer__learning_rate": [1e-3, 1e-2],
-                    }
-                    return seeded_keras.ReconciledSearchCV(
-                        net,
-                        grid,
-                        cv=3,
-                        n_seeds=ns,
-                        random_state=0,
-                        scoring="neg_mean_squared_error",
-                        n_jobs=n_jobs,
-                        verbose=verbose,
-                    )
-
-                times = {1: [], 2: []}
-                started, scores = [], {}
-                for r in range(args.repeats):
-                    for n_jobs in (1, 2) if r % 2 == 0 else (2, 1):
-                        fresh_workers()
-                        _trainer_pool.clear()
-                        t0 = time.perf_counter()
-                        with (
-                            contextlib.redirect_stdout(io.StringIO()),
-                            contextlib.redirect_stderr(io.StringIO()),
-                        ):
-                            done = search(n_jobs).fit(X, y)
-                        times[n_jobs].append(time.perf_counter() - t0)
-                        if n_jobs == 2:
-                            started.append(any(_is_loky_worker(p) for p in kids()))
-                        scores[n_jobs] = done.cv_results_["mean_test_mse"]
-                assert (scores[1] == scores[2]).all(), "bits differ"
-                one, two = (statistics.median(times[k]) for k in (1, 2))
-                n_fits = n_widths * 2 * 3 * n_seeds
-                print(
-                    f"{n_fits:5d} {epochs:6d} {verbose:7d} {one:10.1f} {two:10.1f} "
-                    f"{one / two:6.2f} {str(all(started)):>15}",
-                    flush=True,
-                )
+                    done = search(n_jobs).fit(X, y)
+                times[n_jobs].append(time.perf_counter() - t0)
+                if n_jobs == 2:
+                    started.append(any(_is_loky_worker(p) for p in kids()))
+                scores[n_jobs] = done.cv_results_["mean_test_mse"]
+        assert (scores[1] == scores[2]).all(), "bits differ"
+        one, two = (statistics.median(times[k]) for k in (1, 2))
+        n_fits = n_widths * 2 * 3 * n_seeds
+        print(
+            f"{n_fits:5d} {epochs:6d} {one / n_fits:6.2f} {verbose:7d} "
+            f"{one:10.1f} {two:10.1f} "
+            f"{one / two:6.2f} {str(all(started)):>15}",
+            flush=True,
+        )
 
 
 def table_predict(args):
@@ -555,6 +565,13 @@ def main():
     parser.add_argument("--max-seeds", type=int, default=50)
     parser.add_argument(
         "--only", default="fits,memory,rows,width,quickstart,ceiling,predict"
+    )
+    parser.add_argument(
+        "--decision",
+        choices=("quick", "full"),
+        default="quick",
+        help="decision table: 12 to 288 fits (quick), or also 2,016 fits and "
+        "fits of about 2 s (full: about 10 more minutes a round)",
     )
     parser.add_argument("--ceiling-child", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -233,7 +233,7 @@ class SeededKeras:
         if resume is not None and resume.epoch > epochs:
             resume = None
         model = self.model_
-        optimizer_variables = _trainer_pool._optimizer_variables(model)
+        optimizer_variables = _trainer_pool.optimizer_variables(model)
         if resume is not None and (resume.stopped or resume.epoch == epochs):
             # nothing left to train: training from scratch ends here too
             _rungs.assign(model.variables, resume.final)
@@ -268,7 +268,7 @@ class SeededKeras:
                 callbacks=states,
                 history=history.history,
                 stopped=stopped,
-                final=_rungs._values(model.variables),
+                final=_rungs.values(model.variables),
             )
         link.store(self.seed_, epochs, snapshot)
         self._record_training(history)

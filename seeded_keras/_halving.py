@@ -113,7 +113,7 @@ def subsampled(splits, fraction: float, random_state: int) -> list:
     return out
 
 
-class ReconciledHalvingMixin(ReconciledSearchMixin):
+class ReconciledHalvingMixin(_compat.HalvingSteps, ReconciledSearchMixin):
     """The rung loop, promotions, continued rungs and the halving manual loop."""
 
     _own_constraints: dict = {
@@ -145,11 +145,10 @@ class ReconciledHalvingMixin(ReconciledSearchMixin):
         net = estimator.get_params().get(path) if path else estimator
         return isinstance(net, SeededKeras)
 
-    def _check_input_parameters(self, X, y, split_params):
-        if self.resource == "n_samples":
-            return super()._check_input_parameters(X, y, split_params)
-        # A parameter as the resource: scikit-learn's checks (1.10 has no
-        # ``resource``; these hold for every version)
+    def _check_resources(self) -> None:
+        """scikit-learn's checks of a parameter as the resource (1.10 has no
+        ``resource``; these hold for every version), and of the callbacks a
+        continued rung carries: before any training."""
         if self.resource not in self.estimator.get_params():
             raise ValueError(
                 f"Cannot use resource={self.resource} which is not supported "
@@ -251,7 +250,8 @@ class ReconciledHalvingMixin(ReconciledSearchMixin):
             self.min_resources == "exhaust",
         )
 
-    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+    def _run_rungs(self, evaluate_candidates, callback_ctx=None):
+        """Every rung: its fits as one batch, then its promotions."""
         candidates = list(self._candidates())
         if self.resource != "n_samples" and any(
             self.resource in candidate for candidate in candidates
@@ -316,7 +316,7 @@ class ReconciledHalvingMixin(ReconciledSearchMixin):
             for p in params:
                 p[self.resource] = n_resources
         elif splits is not None:
-            fraction = n_resources / self._n_samples_orig
+            fraction = n_resources / self._n_samples()
             splits = subsampled(splits, fraction, self._protocol.random_state or 0)
         return params, splits
 

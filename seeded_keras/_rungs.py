@@ -92,7 +92,7 @@ class Snapshot:
     final: list = field(default_factory=list)  # model.variables after training
 
 
-def _values(variables) -> list:
+def values(variables) -> list:
     return [np.array(v.numpy(), copy=True) for v in variables]
 
 
@@ -138,8 +138,8 @@ def _keras_callbacks():
         def on_train_end(self, logs=None):
             model = self.model
             self.state = (
-                _values(model.variables),
-                _values(model.optimizer.variables),
+                values(model.variables),
+                values(model.optimizer.variables),
                 callback_states(self.others),
                 bool(model.stop_training),
             )

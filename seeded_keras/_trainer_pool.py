@@ -257,7 +257,7 @@ def _assign(dst, src) -> None:
             d.assign(s.value)
 
 
-def _optimizer_variables(model) -> list:
+def optimizer_variables(model) -> list:
     opt = model.optimizer
     if not opt.built:
         opt.build(model.trainable_variables)
@@ -268,7 +268,7 @@ def copy_state(src, dst, optimizer: bool = True) -> None:
     """Copy model variables (and the optimizer's) from ``src`` to ``dst``."""
     _assign(dst.variables, src.variables)
     if optimizer:
-        _assign(_optimizer_variables(dst), _optimizer_variables(src))
+        _assign(optimizer_variables(dst), optimizer_variables(src))
 
 
 def _take(match):

@@ -34,6 +34,7 @@ from ._keras_fit import (
 from ._registry import HOOKS, CompatError, CompatWarning
 from ._sklearn import (
     FIT_RESULT,
+    HalvingSteps,
     Interval,
     SearchSteps,
     StrOptions,
@@ -56,6 +57,7 @@ __all__ = [
     "CompatError",
     "CompatWarning",
     "Interval",
+    "HalvingSteps",
     "SearchSteps",
     "StrOptions",
     "base_format_results",

@@ -28,6 +28,7 @@ except ImportError as exc:  # pragma: no cover - only on an unchecked release
 
 __all__ = [
     "FIT_RESULT",
+    "HalvingSteps",
     "Interval",
     "SearchSteps",
     "StrOptions",
@@ -219,6 +220,37 @@ class SearchSteps:
     def _sklearn_callbacks_set(self) -> bool:
         """Whether scikit-learn callbacks (1.9's ``set_callbacks``) are set."""
         return bool(getattr(self, "_skl_callbacks", None))
+
+
+class HalvingSteps(SearchSteps):
+    """scikit-learn's private halving steps, handed to named methods of ours.
+
+    Put on the left of the reconciled mixin (itself on the left of a
+    scikit-learn halving search).  Subclasses implement ``_run_rungs`` and
+    ``_check_resources``:
+
+    ============================  =========================================
+    scikit-learn's private         what seeded_keras does there
+    ============================  =========================================
+    ``_run_search``                :meth:`_run_rungs` (our rung loop)
+    ``_check_input_parameters``    scikit-learn's own for ``"n_samples"``;
+                                   :meth:`_check_resources` for a parameter
+                                   (scikit-learn 1.10 has no ``resource``)
+    ``_n_samples_orig``            read by :meth:`_n_samples`
+    ============================  =========================================
+    """
+
+    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+        self._run_rungs(evaluate_candidates, callback_ctx)
+
+    def _check_input_parameters(self, X, y, split_params):
+        if self.resource == "n_samples":
+            return super()._check_input_parameters(X, y, split_params)
+        return self._check_resources()
+
+    def _n_samples(self) -> int:
+        """The rows the halving search was fitted on."""
+        return self._n_samples_orig
 
 
 @hook("scikit-learn", "BaseSearchCV's _parameter_constraints", _SK)
