@@ -472,6 +472,8 @@ def table_decision(args):
         # the ends of the range: 2,016 fits of about 0.05 s, and fits of
         # about 2 s (800 epochs of 200 rows), 12 and 48 of them
         cells += [(8, 42, 5, 0), (2, 1, 800, 0), (8, 1, 800, 1)]
+    if args.cells:  # "widths,seeds,epochs,verbose;..." instead
+        cells = [tuple(map(int, c.split(","))) for c in args.cells.split(";")]
     for n_widths, n_seeds, epochs, verbose in cells:
 
         def search(n_jobs, epochs=epochs, verbose=verbose, nw=n_widths, ns=n_seeds):
@@ -572,6 +574,12 @@ def main():
         default="quick",
         help="decision table: 12 to 288 fits (quick), or also 2,016 fits and "
         "fits of about 2 s (full: about 10 more minutes a round)",
+    )
+    parser.add_argument(
+        "--cells",
+        default="",
+        help='decision table cells instead, as "widths,seeds,epochs,verbose;..." '
+        "(fits = widths x 2 learning rates x 3 folds x seeds)",
     )
     parser.add_argument("--ceiling-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
