@@ -219,9 +219,12 @@ class ReconciledHalvingMixin(_compat.HalvingSteps, ReconciledSearchMixin):
         try:
             context = repr(_journal.canonical(self._protocol.estimator))
         except _journal.Unkeyable:
-            context = None
-        if context is None:
-            return journaled
+            # A temporary folder is this fit's alone: no key needs to last.
+            # In a journal's folder snapshots must outlive the run, keyed
+            # stably; without such a key every rung trains from scratch.
+            if self.journal is not None:
+                return journaled
+            context = "this fit"
         rungs = _rungs.RungSpec(
             os.path.abspath(self._snapshots),
             self.resource,
@@ -232,9 +235,9 @@ class ReconciledHalvingMixin(_compat.HalvingSteps, ReconciledSearchMixin):
         return _Wrapped(rungs, journaled)
 
     def _merged_results(self, candidate_params, n_splits, out, more_results=None):
-        if out and "epochs_trained" in out[0]:
+        if any("epochs_trained" in o for o in out):
             self.epochs_trained_ = sum(
-                0 if o.get("resumed") else o["epochs_trained"] for o in out
+                0 if o.get("resumed") else o.get("epochs_trained", 0) for o in out
             )
             out = [{k: v for k, v in o.items() if k != "epochs_trained"} for o in out]
         return super()._merged_results(candidate_params, n_splits, out, more_results)
@@ -392,79 +395,7 @@ class _Wrapped:
         return inner if self.journaled is None else self.journaled(inner)
 
 
-_HALVING_PARAMETERS = """\
-    factor : int or float, default=3
-    resource : str, default="n_samples"
-        As in scikit-learn (kept where scikit-learn 1.10 removed it):
-        ``"n_samples"`` subsamples the frozen folds per rung; any other
-        estimator parameter is set to the rung's budget.  The seeded
-        estimator's ``"epochs"`` (``"net__epochs"`` in a Pipeline) makes
-        rungs continue training (``rungs``).
-    max_resources : int or "auto", default="auto"
-    aggressive_elimination : bool, default=False
-    cv : int, cross-validation generator or iterable, default=5
-        Frozen once per ``fit`` into ``splits_``.
-    scoring : str, callable or None, default=None
-        One scorer, as in scikit-learn's halving searches.
-        :meth:`reconcile` needs ``"neg_mean_squared_error"`` (a
-        classifier: ``"neg_log_loss"``).
-    refit : bool, default=True
-        The best candidate of the last rung, as in scikit-learn.
-    error_score : "raise" or numeric, default=np.nan
-    return_train_score : bool, default=True
-    random_state : int, RandomState or None, default=None
-        The seed base of every seeded fit, the subsample of
-        ``resource="n_samples"`` and (random twin) the candidates drawn.
-    n_jobs : int or None, default=None
-        Every rung is one batch of fits, scheduled as in the other
-        reconciled searches; promotions wait for the whole rung, so
-        ``n_jobs`` changes nothing in the results.
-    verbose : int, default=0
-    n_seeds : int, default=1
-        Fits per (candidate, fold, rung); promotion ranks the mean over
-        folds x seeds.
-    journal : str, path or None, default=None
-        As in :class:`ReconciledSearchCV`; with ``rungs="continue"`` the
-        snapshots are kept in its ``snapshots`` folder, so a sweep killed
-        between rungs resumes and continues.
-    rungs : {"continue", "retrain"}, default="continue"
-        With an ``epochs`` resource: ``"continue"`` trains a promoted fit on
-        from its previous rung's snapshot (weights, optimizer state and
-        iteration count, dropout seed state, early stopping's state), which
-        gives the same bits as ``"retrain"`` -- every rung from scratch, as
-        scikit-learn does -- in fewer epochs.  Snapshots live on disk: in
-        ``journal``, or in a temporary folder removed after ``fit``.  Other
-        resources always retrain.
-"""
-
-_HALVING_ATTRIBUTES = """\
-    n_resources_, n_candidates_, n_remaining_candidates_, \
-n_required_iterations_, n_possible_iterations_, n_iterations_, \
-min_resources_, max_resources_
-        As in scikit-learn.
-    rungs_ : list of dict
-        Each rung's ``iter``, ``n_resources`` and ``candidates`` (indices in
-        the first rung's candidate list, in candidate order).
-    rung_splits_ : list of list of (ndarray, ndarray)
-        Each rung's folds (subsamples of ``splits_`` for ``"n_samples"``).
-    all_cv_results_ : dict of ndarray
-        Every rung's rows (``iter``, ``n_resources``), as scikit-learn 1.10
-        keeps its history; with scikit-learn <= 1.9 the same as
-        ``cv_results_``.
-    epochs_trained_ : int
-        Epochs trained by this ``fit`` over all fits of every rung (0 for
-        fits taken from the journal), with an ``epochs`` resource.
-"""
-
-
-def _halving_docs(cls):
-    cls.__doc__ = cls.__doc__.replace(
-        "    <halving parameters>\n", _HALVING_PARAMETERS
-    ).replace("    <halving attributes>\n", _HALVING_ATTRIBUTES)
-    return fill_shared_docs(cls)
-
-
-@_halving_docs
+@fill_shared_docs
 class ReconciledHalvingGridSearchCV(ReconciledHalvingMixin, HalvingGridSearchCV):
     """HalvingGridSearchCV whose every fit of every rung a manual loop repeats.
 
@@ -551,7 +482,7 @@ class ReconciledHalvingGridSearchCV(ReconciledHalvingMixin, HalvingGridSearchCV)
         return ParameterGrid(self.param_grid)
 
 
-@_halving_docs
+@fill_shared_docs
 class ReconciledHalvingRandomSearchCV(ReconciledHalvingMixin, HalvingRandomSearchCV):
     """HalvingRandomSearchCV whose every fit of every rung a manual loop repeats.
 

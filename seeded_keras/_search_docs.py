@@ -1,7 +1,8 @@
-"""The parameter and attribute docs both reconciled searches share, written once.
+"""The parameter and attribute docs the reconciled searches share, written once.
 
 The twins' docstrings hold the lines ``<shared parameters>`` and ``<shared
-attributes>``; :func:`fill_shared_docs` puts these texts in their place (as
+attributes>`` (the halving twins also ``<halving parameters>`` and
+``<halving attributes>``); :func:`fill_shared_docs` puts these texts in their place (as
 skorch and imbalanced-learn share docstring fragments instead of copying
 them).
 """
@@ -11,7 +12,13 @@ from __future__ import annotations
 import re
 import textwrap
 
-__all__ = ["SHARED_ATTRIBUTES", "SHARED_PARAMETERS", "fill_shared_docs"]
+__all__ = [
+    "HALVING_ATTRIBUTES",
+    "HALVING_PARAMETERS",
+    "SHARED_ATTRIBUTES",
+    "SHARED_PARAMETERS",
+    "fill_shared_docs",
+]
 
 #: Parameter docs both searches share (numpydoc), inserted in their docstrings.
 SHARED_PARAMETERS = """\
@@ -80,6 +87,73 @@ n_splits_, refit_time_, multimetric_
 """
 
 
+#: Parameter docs both halving searches share.
+HALVING_PARAMETERS = """\
+    factor : int or float, default=3
+    resource : str, default="n_samples"
+        As in scikit-learn (kept where scikit-learn 1.10 removed it):
+        ``"n_samples"`` subsamples the frozen folds per rung; any other
+        estimator parameter is set to the rung's budget.  The seeded
+        estimator's ``"epochs"`` (``"net__epochs"`` in a Pipeline) makes
+        rungs continue training (``rungs``).
+    max_resources : int or "auto", default="auto"
+    aggressive_elimination : bool, default=False
+    cv : int, cross-validation generator or iterable, default=5
+        Frozen once per ``fit`` into ``splits_``.
+    scoring : str, callable or None, default=None
+        One scorer, as in scikit-learn's halving searches.
+        :meth:`reconcile` needs ``"neg_mean_squared_error"`` (a
+        classifier: ``"neg_log_loss"``).
+    refit : bool, default=True
+        The best candidate of the last rung, as in scikit-learn.
+    error_score : "raise" or numeric, default=np.nan
+    return_train_score : bool, default=True
+    random_state : int, RandomState or None, default=None
+        The seed base of every seeded fit, the subsample of
+        ``resource="n_samples"`` and (random twin) the candidates drawn.
+    n_jobs : int or None, default=None
+        Every rung is one batch of fits, scheduled as in the other
+        reconciled searches; promotions wait for the whole rung, so
+        ``n_jobs`` changes nothing in the results.
+    verbose : int, default=0
+    n_seeds : int, default=1
+        Fits per (candidate, fold, rung); promotion ranks the mean over
+        folds x seeds.
+    journal : str, path or None, default=None
+        As in :class:`ReconciledSearchCV`; with ``rungs="continue"`` the
+        snapshots are kept in its ``snapshots`` folder, so a sweep killed
+        between rungs resumes and continues.
+    rungs : {"continue", "retrain"}, default="continue"
+        With an ``epochs`` resource: ``"continue"`` trains a promoted fit on
+        from its previous rung's snapshot (weights, optimizer state and
+        iteration count, dropout seed state, early stopping's state), which
+        gives the same bits as ``"retrain"`` -- every rung from scratch, as
+        scikit-learn does -- in fewer epochs.  Snapshots live on disk: in
+        ``journal``, or in a temporary folder removed after ``fit``.  Other
+        resources always retrain.
+"""
+
+#: Attribute docs both halving searches share.
+HALVING_ATTRIBUTES = """\
+    n_resources_, n_candidates_, n_remaining_candidates_, \
+n_required_iterations_, n_possible_iterations_, n_iterations_, \
+min_resources_, max_resources_
+        As in scikit-learn.
+    rungs_ : list of dict
+        Each rung's ``iter``, ``n_resources`` and ``candidates`` (indices in
+        the first rung's candidate list, in candidate order).
+    rung_splits_ : list of list of (ndarray, ndarray)
+        Each rung's folds (subsamples of ``splits_`` for ``"n_samples"``).
+    all_cv_results_ : dict of ndarray
+        Every rung's rows (``iter``, ``n_resources``), as scikit-learn 1.10
+        keeps its history; with scikit-learn <= 1.9 the same as
+        ``cv_results_``.
+    epochs_trained_ : int
+        Epochs trained by this ``fit`` over all fits of every rung (0 for
+        fits taken from the journal), with an ``epochs`` resource.
+"""
+
+
 def fill_shared_docs(cls):
     """Class decorator: put the shared parameter and attribute docs in place
     of the ``<shared parameters>`` and ``<shared attributes>`` lines."""
@@ -89,6 +163,8 @@ def fill_shared_docs(cls):
     for marker, text in (
         ("<shared parameters>", SHARED_PARAMETERS),
         ("<shared attributes>", SHARED_ATTRIBUTES),
+        ("<halving parameters>", HALVING_PARAMETERS),
+        ("<halving attributes>", HALVING_ATTRIBUTES),
     ):
         found = re.search(rf"^([ \t]*){marker}\n", doc, re.M)
         if found is None:

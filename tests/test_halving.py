@@ -462,3 +462,28 @@ class TestBadInput:
     def test_no_tuner_path(self, halved, diabetes):
         with pytest.raises(ValueError, match="not compared with a tuner"):
             halved.reconcile(*diabetes, tuner=object())
+
+
+def test_an_estimator_the_journal_cannot_key_still_continues(diabetes):
+    # a build function defined here is not importable by name: no journal
+    # key, but a temporary snapshot folder needs none
+    def build(meta):
+        return keras.Sequential(
+            [keras.Input((meta["n_features_in_"],)), keras.layers.Dense(1)]
+        )
+
+    net = SeededKerasRegressor(
+        model=build, optimizer="adam", loss="mse", random_state=0
+    )
+    search = ReconciledHalvingGridSearchCV(
+        net,
+        {"optimizer__learning_rate": [0.003, 0.01, 0.03, 0.1]},
+        resource="epochs",
+        min_resources=2,
+        max_resources=6,
+        scoring=MSE,
+        cv=2,
+        random_state=0,
+    ).fit(*diabetes)
+    assert search.epochs_trained_ == 2 * (4 * 2 + 2 * 4)  # it continued
+    assert search.reconcile(*diabetes).max_abs_diff == 0.0
