@@ -30,7 +30,9 @@ contender once per round and the order reversed every other round:
                    builds, traces and runs its own model one step per
                    execution -- seeded_keras before any speed-up;
 * ``reuse_step``   reuse of traced models, but one step per execution;
-* ``reuse_per_lr`` reuse and one epoch per execution, but a trainer per
+* ``epoch_each``   reuse, but one execution per epoch through Keras' ``fit``
+                   (not every epoch in one execution);
+* ``reuse_per_lr`` reuse and every epoch in one execution, but a trainer per
                    learning rate (no sharing of the learning-rate variable).
 
 Every seeded_keras run starts with an empty pool of traced models, so it
@@ -123,26 +125,32 @@ def seed_scores(search):
 class Knobs:
     """Switch one part of the speed-up off for the duration of a run."""
 
-    def __init__(self, reuse=True, per_epoch=True, share_lr=True, pin=True):
+    def __init__(
+        self, reuse=True, per_epoch=True, share_lr=True, pin=True, all_epochs=True
+    ):
         self.values = dict(reuse=reuse, per_epoch=per_epoch, share_lr=share_lr)
         self.pin = pin
+        self.all_epochs = all_epochs and per_epoch
 
     def __enter__(self):
         self.saved = (
             os.environ.get(_trainer_pool.ENV_VAR),
             _trainer_pool.EPOCH_PER_EXECUTION,
             _trainer_pool.SHARE_LEARNING_RATE,
+            _trainer_pool.ALL_EPOCHS_PER_EXECUTION,
         )
         os.environ[_trainer_pool.ENV_VAR] = "1" if self.values["reuse"] else "0"
         if not self.pin:  # read by workers as they start
             os.environ[_threads.PIN_ENV_VAR] = "0"
         _trainer_pool.EPOCH_PER_EXECUTION = self.values["per_epoch"]
         _trainer_pool.SHARE_LEARNING_RATE = self.values["share_lr"]
+        _trainer_pool.ALL_EPOCHS_PER_EXECUTION = self.all_epochs
 
     def __exit__(self, *exc):
-        env, per_epoch, share_lr = self.saved
+        env, per_epoch, share_lr, all_epochs = self.saved
         _trainer_pool.EPOCH_PER_EXECUTION = per_epoch
         _trainer_pool.SHARE_LEARNING_RATE = share_lr
+        _trainer_pool.ALL_EPOCHS_PER_EXECUTION = all_epochs
         os.environ.pop(_threads.PIN_ENV_VAR, None)
         if env is None:
             os.environ.pop(_trainer_pool.ENV_VAR, None)
@@ -264,6 +272,7 @@ def contenders(X, y, n_seeds, workdir):
         "tuner": tuner,
         "no_reuse": rsearch(reuse=False),
         "reuse_step": rsearch(per_epoch=False),
+        "epoch_each": rsearch(all_epochs=False),
         "reuse_per_lr": rsearch(share_lr=False),
     }
     return runs, seed_scores(fitted), warm_up
@@ -340,7 +349,7 @@ def main():
                     f"n_jobs=2 over n_jobs=1 ({name}): "
                     f"{med['rsearch1'] / med[name]:.2f}x faster"
                 )
-        for name in ("no_reuse", "reuse_step", "reuse_per_lr"):
+        for name in ("no_reuse", "reuse_step", "epoch_each", "reuse_per_lr"):
             if name in med:
                 gain = med[name] / med["rsearch1"]
                 print(f"rsearch1 over {name}: {gain:.2f}x faster")

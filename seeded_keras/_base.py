@@ -37,7 +37,8 @@ __all__ = ["SeededKeras"]
 
 
 class _Replayed:
-    """A Keras ``History`` stand-in: the epochs of a fit continued in rungs."""
+    """A Keras ``History`` stand-in: the epochs of a fit continued in rungs,
+    or trained in one execution."""
 
     def __init__(self, history: dict):
         self.history = history
@@ -300,6 +301,12 @@ class SeededKeras:
             if trainer is not None:  # same graph, already traced: see _trainer_pool
                 _trainer_pool.copy_state(model, trainer)
                 model = trainer
+            logs = _trainer_pool.all_epochs(
+                trainer, data, epochs, args, callbacks or self._keras_callbacks()
+            )
+            if logs is not None:  # every epoch in one execution
+                _trainer_pool.copy_state(trainer, self.model_)
+                return _Replayed(logs)
             quiet = trainer is not None and data.validation_data is not None
             with _compat.validation_in_one_execution() if quiet else nullcontext():
                 history = model.fit(

@@ -16,7 +16,9 @@ come from) and still ends with its own ``model_``; in between:
 2. the trainer runs ``keras.Model.fit`` -- the same graph ops in the same
    order, so the same bits -- with one epoch per ``steps_per_execution``
    (one dispatch per epoch instead of one per step) when no callback
-   watches single batches;
+   watches single batches, or, when nothing needs Python between epochs
+   (no callback, no holdout, ``verbose=0``), every epoch in one execution
+   (:func:`all_epochs`);
 3. the trained variables and optimizer state are copied back.
 
 A trainer is lent to one fit at a time (threads that fit the same
@@ -51,6 +53,7 @@ MAX_PARAMS = 1_000_000
 # What each part buys is measured by benchmarks/bench_search.py, which turns
 # these off one at a time; results are the same bits either way.
 EPOCH_PER_EXECUTION = True
+ALL_EPOCHS_PER_EXECUTION = True
 SHARE_LEARNING_RATE = True
 PREDICT_STEPS_PER_EXECUTION = 16  # batches per predict execution, at most
 _lock = threading.Lock()
@@ -379,6 +382,33 @@ def lend_to_fit(net, steps_per_epoch: int, structure: str) -> Iterator[Any]:
     with borrow_trainer(key, make, per_execution, structure) as trainer:
         net._reuse_key = None if trainer is None else key
         yield trainer
+
+
+def all_epochs(trainer, data, epochs: int, args: dict, callbacks):
+    """Train ``trainer`` on every epoch of ``data`` in one execution.
+
+    Returns the fit's logs (each metric's value per epoch, as Keras'
+    ``History`` keeps them), or None -- and nothing ran -- when
+    something needs Python between two epochs: a callback (early stopping
+    included), a holdout to evaluate, progress to print (``verbose``), any
+    other ``fit`` argument, or a Keras whose train function this cannot
+    loop (:func:`seeded_keras._compat.epochs_in_one_execution`).  Keras'
+    epoch loop does, per epoch, one execution, a metrics reset and a read,
+    and a round of callbacks (see docs/benchmarks.rst for what that costs).
+    The same train steps on the same batches: the same bits.
+    """
+    if (
+        trainer is None
+        or not ALL_EPOCHS_PER_EXECUTION
+        or callbacks
+        or data.validation_data is not None
+        or set(args) - {"verbose"}
+        or args.get("verbose", 0) != 0
+    ):
+        return None
+    return _compat.epochs_in_one_execution(
+        trainer, data.dataset, epochs, data.steps_per_epoch
+    )
 
 
 def predict(net, X, args: dict):

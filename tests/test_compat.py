@@ -561,6 +561,60 @@ def test_steps_read_at_run_time():
     assert counted == _counted_fits(counted=False)
 
 
+def _epochs_of(model, data, at_once: bool) -> list:
+    """Two fits of 2 epochs x 3 steps: histories and variables, as bytes."""
+    out = []
+    for _ in range(2):
+        if at_once:
+            logs = _compat.epochs_in_one_execution(model, data, 2, 3)
+        else:
+            model.steps_per_execution = 3
+            logs = model.fit(
+                data, epochs=2, steps_per_epoch=3, shuffle=False, verbose=0
+            ).history
+        out.append({k: np.array(v).tobytes() for k, v in logs.items()})
+        out.append([bits(v.numpy()) for v in model.variables])
+    return out
+
+
+def test_epochs_in_one_execution():
+    if not _compat.steps_read_at_run_time():
+        model = _metric_model()
+        data = tf.data.Dataset.from_tensor_slices(([[0.0, 0.0]], [0.0])).batch(1)
+        assert _compat.epochs_in_one_execution(model, data, 1, 1) is None
+        pytest.skip("this Keras bakes the step count into an unrolled trace")
+    X = np.linspace(-1, 1, 80, dtype="float32").reshape(40, 2)
+    y = X @ np.array([1.5, -2.0], dtype="float32")
+    # 2 fits x 2 epochs x 3 batches of 7 (the last batch of each epoch short)
+    data = tf.data.Dataset.from_tensor_slices((X[:20], y[:20])).batch(7).repeat(4)
+    runs = {}
+    for at_once in (False, True):
+        model = _metric_model()  # metrics built by neither before the fit
+        assert _compat.steps_read_at_run_time(model)
+        runs[at_once] = _epochs_of(model, data, at_once)
+        assert int(model.optimizer.iterations.numpy()) == 2 * 2 * 3
+    # loss, mae and a custom metric per epoch, and every variable: same bits
+    assert runs[True] == runs[False]
+    assert set(runs[True][0]) == {"loss", "mae", "half"}
+
+
+def test_epochs_in_one_execution_falls_back_and_runs_nothing(
+    fresh_warnings, monkeypatch
+):
+    from keras.src.trainers.trainer import Trainer
+
+    if not _compat.steps_read_at_run_time():
+        pytest.skip("this Keras bakes the step count into an unrolled trace")
+    monkeypatch.delattr(Trainer, "_symbolic_build")
+    model = _metric_model()
+    assert _compat.steps_read_at_run_time(model)
+    before = [bits(v.numpy()) for v in model.variables]
+    data = tf.data.Dataset.from_tensor_slices(([[1.0, 2.0]], [3.0])).batch(1)
+    with pytest.warns(_compat.CompatWarning, match="one execution per epoch"):
+        assert _compat.epochs_in_one_execution(model, data, 1, 1) is None
+    assert [bits(v.numpy()) for v in model.variables] == before
+
+
 def test_steps_read_at_run_time_calls_the_trace_directly():
     traced = tf.function(lambda it, n: it.get_next() * n)
     data = iter(tf.data.Dataset.range(4))

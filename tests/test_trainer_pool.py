@@ -3,7 +3,8 @@
 Every case fits the same two folds twice: with ``SEEDED_KERAS_REUSE=0`` (each
 fit builds, traces and trains its own model, one dispatch per step -- the
 reference) and with reuse on (the first fold builds the cached trainer, the
-second trains on it, one epoch per execution).  Predictions, every variable
+second trains on it, every epoch in one execution where nothing needs Python
+between epochs, else one epoch per execution).  Predictions, every variable
 of ``model_``, the optimizer's state and the history must be identical bytes.
 """
 
@@ -91,6 +92,17 @@ CASES = {
     "batchnorm": dict(model=batchnorm_net),
     "functional": dict(model=functional_net),
     "batch_callback": dict(callbacks=[Counting()]),
+    "verbose": dict(verbose=1),
+}
+# the cases whose every epoch runs in one execution (no callback, no holdout,
+# nothing printed)
+ALL_EPOCHS_AT_ONCE = {
+    "default",
+    "dropout",
+    "adagrad_metrics_batch_all",
+    "sgd_momentum_odd_batch",
+    "batchnorm",
+    "functional",
 }
 
 
@@ -101,6 +113,7 @@ def fit_twice(params, X, y, sample_weight=None, y2d=False):
     for rows in folds:
         target = np.c_[y, -y][rows] if y2d else y[rows]
         fit_kw = {} if sample_weight is None else {"sample_weight": sample_weight[rows]}
+        before = len(AT_ONCE)
         est = small_net(**{"epochs": 3, **params}).fit(X[rows], target, **fit_kw)
         out.append(
             dict(
@@ -110,12 +123,25 @@ def fit_twice(params, X, y, sample_weight=None, y2d=False):
                 history={k: [float(v) for v in h] for k, h in est.history_.items()},
                 epochs=(est.n_epochs_, est.best_epoch_),
                 reused=est._reuse_key is not None,
+                at_once=len(AT_ONCE) > before,
             )
         )
     return out
 
 
+AT_ONCE = []  # one entry per fit whose epochs ran in one execution
+
+
 def fit_both_ways(monkeypatch, params, X, y, **kw):
+    at_once = _compat.epochs_in_one_execution
+
+    def counted(*args):
+        logs = at_once(*args)
+        if logs is not None:
+            AT_ONCE.append(logs)
+        return logs
+
+    monkeypatch.setattr(_compat, "epochs_in_one_execution", counted)
     monkeypatch.setenv("SEEDED_KERAS_REUSE", "0")
     reference = fit_twice(params, X, y, **kw)
     monkeypatch.setenv("SEEDED_KERAS_REUSE", "1")
@@ -130,6 +156,9 @@ def test_reuse_changes_no_bit(monkeypatch, diabetes, case):
     reference, reused = fit_both_ways(monkeypatch, CASES[case], X, y)
     assert [r.pop("reused") for r in reference] == [False, False]
     assert [r.pop("reused") for r in reused] == [True, True]
+    assert [r.pop("at_once") for r in reference] == [False, False]
+    at_once = case in ALL_EPOCHS_AT_ONCE and _compat.steps_read_at_run_time()
+    assert [r.pop("at_once") for r in reused] == [at_once, at_once]
     assert reused == reference
 
 
@@ -138,7 +167,9 @@ def test_reuse_with_sample_weight_and_2d_target(monkeypatch, diabetes):
     w = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
     reference, reused = fit_both_ways(monkeypatch, {}, X, y, sample_weight=w, y2d=True)
     assert [r.pop("reused") for r in reused] == [True, True]
-    [r.pop("reused") for r in reference]
+    at_once = _compat.steps_read_at_run_time()
+    assert [r.pop("at_once") for r in reused] == [at_once, at_once]
+    [(r.pop("reused"), r.pop("at_once")) for r in reference]
     assert reused == reference
 
 

@@ -26,6 +26,7 @@ from ._keras import (
     learning_rate_variable,
 )
 from ._keras_fit import (
+    epochs_in_one_execution,
     quick_metric_bookkeeping,
     steps_per_execution_for,
     steps_read_at_run_time,
@@ -65,6 +66,7 @@ __all__ = [
     "check_sample_weight",
     "check_search_parameters",
     "compile_objects",
+    "epochs_in_one_execution",
     "fit_and_score_replaced",
     "fit_task",
     "fresh_names",

@@ -337,8 +337,82 @@ def steps_read_at_run_time(model=None) -> bool:
                 raise StopIteration
             return opt_outputs.get_value()
 
+        function.multi_step = multi_step_on_iterator
         return function
 
     model.train_function = counted(model.train_step)
     model.test_function = counted(model.test_step)
     return True
+
+
+@hook(
+    "keras",
+    "TensorFlowTrainer.fit's epoch loop (reset_metrics, train_function, "
+    "get_metrics_result, finalize_variable_values) and Trainer._symbolic_build",
+    _KERAS,
+    on_failure="fallback: one execution per epoch, through Keras' fit",
+)
+def epochs_in_one_execution(model, dataset, epochs: int, steps: int):
+    """The logs of ``model.fit(dataset, epochs=epochs, steps_per_epoch=steps)``,
+    every epoch run in one execution; None (nothing ran) where it cannot be.
+
+    For a model whose train function :func:`steps_read_at_run_time` set,
+    trained with no callback, no validation data and ``verbose=0``, Keras'
+    epoch loop does nothing in Python between two epochs but reset the
+    metrics, run the epoch's steps (one call of the traced step loop) and
+    read the metrics.  Here one traced loop over the epochs does the same in
+    the graph -- each metric's own ``reset_state`` and ``result`` ops around
+    that very step loop -- and returns every epoch's results, as Python
+    floats, as Keras' ``History`` keeps them.  The same steps on the same
+    batches: the same bits.  Metrics and losses are built first as Keras
+    builds them under a distribution strategy (``_symbolic_build``), since
+    their results are read before any step was traced.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    loop = getattr(model.train_function, "multi_step", None)
+    if loop is None or epochs < 1:
+        return None
+    runs = model.__dict__.setdefault("_seeded_keras_epochs", {})
+    key = repr(dataset.element_spec)
+    if key not in runs:
+        build = getattr(model, "_symbolic_build", None)
+        if build is None:
+            epochs_in_one_execution.hook.fall_back("no Trainer._symbolic_build")
+            return None
+        build(data_batch=dataset.element_spec)
+        results = model.get_metrics_result()  # names and dtypes, read eagerly
+        names, dtypes = list(results), [tf.as_dtype(v.dtype) for v in results.values()]
+
+        @tf.autograph.experimental.do_not_convert
+        def all_epochs(iterator, n_epochs, n_steps):
+            def body(epoch, arrays):
+                model.reset_metrics()
+                loop(iterator, n_steps)
+                results = model.get_metrics_result()
+                return epoch + 1, [
+                    a.write(epoch, results[n]) for a, n in zip(arrays, names)
+                ]
+
+            arrays = [tf.TensorArray(d, size=n_epochs) for d in dtypes]
+            _, arrays = tf.while_loop(
+                lambda epoch, _: epoch < n_epochs, body, (tf.constant(0), arrays)
+            )
+            return [a.stack() for a in arrays]
+
+        runs[key] = (names, tf.function(all_epochs))
+    names, run = runs[key]
+    args = (iter(dataset), tf.constant(epochs), tf.constant(steps))
+    # one trace per trainer and data structure, called without tf.function's
+    # retracing heuristics (each trainer has its own function)
+    values = run.get_concrete_function(*args)(*args)
+    if isinstance(model.optimizer, _keras_optimizer()):  # as fit ends
+        model.optimizer.finalize_variable_values(model.trainable_weights)
+    return {n: [float(v) for v in np.asarray(t)] for n, t in zip(names, values)}
+
+
+def _keras_optimizer():
+    from keras.optimizers import Optimizer
+
+    return Optimizer
