@@ -337,7 +337,7 @@ def steps_read_at_run_time(model=None) -> bool:
                 raise StopIteration
             return opt_outputs.get_value()
 
-        function.multi_step = multi_step_on_iterator
+        function.one_step = one_step_on_data
         return function
 
     model.train_function = counted(model.train_step)
@@ -359,20 +359,23 @@ def epochs_in_one_execution(model, dataset, epochs: int, steps: int):
     For a model whose train function :func:`steps_read_at_run_time` set,
     trained with no callback, no validation data and ``verbose=0``, Keras'
     epoch loop does nothing in Python between two epochs but reset the
-    metrics, run the epoch's steps (one call of the traced step loop) and
-    read the metrics.  Here one traced loop over the epochs does the same in
-    the graph -- each metric's own ``reset_state`` and ``result`` ops around
-    that very step loop -- and returns every epoch's results, as Python
-    floats, as Keras' ``History`` keeps them.  The same steps on the same
-    batches: the same bits.  Metrics and losses are built first as Keras
-    builds them under a distribution strategy (``_symbolic_build``), since
-    their results are read before any step was traced.
+    metrics, run the epoch's steps and read the metrics.  Here one traced
+    loop over the epochs does the same in the graph: each metric's own
+    ``reset_state`` and ``result`` ops around a loop of ``steps`` calls of
+    the very traced train step Keras' loop calls, each on the iterator's
+    next batch.  The data holds exactly ``epochs * steps`` batches (Keras
+    would stop at its end; here it is never reached), so Keras' checks for
+    the end of the data are left out.  Every epoch's results come back as
+    Python floats, as Keras' ``History`` keeps them.  The same steps on the
+    same batches: the same bits.  Metrics and losses are built first as
+    Keras builds them under a distribution strategy (``_symbolic_build``),
+    since their results are read before any step was traced.
     """
     import numpy as np
     import tensorflow as tf
 
-    loop = getattr(model.train_function, "multi_step", None)
-    if loop is None or epochs < 1:
+    one_step = getattr(model.train_function, "one_step", None)
+    if one_step is None or epochs < 1:
         return None
     runs = model.__dict__.setdefault("_seeded_keras_epochs", {})
     key = repr(dataset.element_spec)
@@ -387,17 +390,19 @@ def epochs_in_one_execution(model, dataset, epochs: int, steps: int):
 
         @tf.autograph.experimental.do_not_convert
         def all_epochs(iterator, n_epochs, n_steps):
-            def body(epoch, arrays):
+            def steps(step):
+                one_step(iterator.get_next())
+                return step + 1
+
+            def epoch(i, arrays):
                 model.reset_metrics()
-                loop(iterator, n_steps)
+                tf.while_loop(lambda step: step < n_steps, steps, [tf.constant(0)])
                 results = model.get_metrics_result()
-                return epoch + 1, [
-                    a.write(epoch, results[n]) for a, n in zip(arrays, names)
-                ]
+                return i + 1, [a.write(i, results[n]) for a, n in zip(arrays, names)]
 
             arrays = [tf.TensorArray(d, size=n_epochs) for d in dtypes]
             _, arrays = tf.while_loop(
-                lambda epoch, _: epoch < n_epochs, body, (tf.constant(0), arrays)
+                lambda i, _: i < n_epochs, epoch, (tf.constant(0), arrays)
             )
             return [a.stack() for a in arrays]
 
