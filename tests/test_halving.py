@@ -353,18 +353,23 @@ def test_a_sweep_killed_after_its_first_rung_resumes_from_the_journal(
 
 
 # ---------------------------------------------------------- more shapes
-def test_a_pipeline_continues_its_net_epochs(diabetes):
-    pipe = Pipeline([("scale", StandardScaler()), ("net", small_net())])
-    search = ReconciledHalvingGridSearchCV(
-        pipe,
-        {"net__optimizer__learning_rate": [0.003, 0.01, 0.03, 0.1]},
-        resource="net__epochs",
+def four_rates(estimator, prefix=""):
+    """Four learning rates halved over 2 then 6 epochs, on 2 folds."""
+    return ReconciledHalvingGridSearchCV(
+        estimator,
+        {f"{prefix}optimizer__learning_rate": [0.003, 0.01, 0.03, 0.1]},
+        resource=f"{prefix}epochs",
         min_resources=2,
         max_resources=6,
         scoring=MSE,
         cv=2,
         random_state=0,
-    ).fit(*diabetes)
+    )
+
+
+def test_a_pipeline_continues_its_net_epochs(diabetes):
+    pipe = Pipeline([("scale", StandardScaler()), ("net", small_net())])
+    search = four_rates(pipe, "net__").fit(*diabetes)
     assert search.n_resources_ == [2, 6] and search.epochs_trained_ == 2 * (
         4 * 2 + 2 * 4
     )
@@ -475,15 +480,6 @@ def test_an_estimator_the_journal_cannot_key_still_continues(diabetes):
     net = SeededKerasRegressor(
         model=build, optimizer="adam", loss="mse", random_state=0
     )
-    search = ReconciledHalvingGridSearchCV(
-        net,
-        {"optimizer__learning_rate": [0.003, 0.01, 0.03, 0.1]},
-        resource="epochs",
-        min_resources=2,
-        max_resources=6,
-        scoring=MSE,
-        cv=2,
-        random_state=0,
-    ).fit(*diabetes)
+    search = four_rates(net).fit(*diabetes)
     assert search.epochs_trained_ == 2 * (4 * 2 + 2 * 4)  # it continued
     assert search.reconcile(*diabetes).max_abs_diff == 0.0
