@@ -36,7 +36,10 @@ shared and noisy: read medians and ratios, and rerun before quoting):
   grid's 400 fits (two 200-fit searches, each process's architectures
   traced before the signal, like a started worker's).  No ``n_jobs=2``
   search can beat the second ratio; the first shows what the CPUs give
-  work that shares nothing.
+  work that shares nothing.  Then the share of that ceiling that
+  ``n_jobs=2`` gets: on a fresh worker (from the ``fits`` table), and on
+  a started worker that traced this grid in an earlier sweep, like the
+  children (``n_jobs=1`` and ``2`` interleaved, after one sweep of each).
 * ``decision`` -- where fits run at ``n_jobs=2``: sweeps of 12, 96 and 288
   fits, 5 or 100 epochs each, ``verbose`` 0 and 1 (and 2 once), against
   ``n_jobs=1`` (fresh workers, start-up included, interleaved by round),
@@ -421,13 +424,41 @@ def table_ceiling(args):
         ceiling[name] = one / two
         print(f"{name:>28} {one:12.1f} {two:14.1f} {one / two:7.2f}", flush=True)
     n_fits = 80 * n_seeds
+    grid_ceiling = ceiling[f"the grid, {n_fits} fits, started"]
     if n_fits in RATIOS:
-        share = RATIOS[n_fits] / ceiling[f"the grid, {n_fits} fits, started"]
+        share = RATIOS[n_fits] / grid_ceiling
         print(
             f"n_jobs=2 on {n_fits} fits (the fits table, fresh worker): "
             f"{RATIOS[n_fits]:.2f}x, {share:.0%} of what two processes get "
             "with no scheduler"
         )
+    started = started_ratio(2 * n_seeds, rounds)
+    print(
+        f"n_jobs=2 on {n_fits} fits, a started worker (this grid traced in "
+        f"both processes): {started:.2f}x, {started / grid_ceiling:.0%} of what "
+        "two processes get with no scheduler"
+    )
+
+
+def started_ratio(n_seeds, rounds):
+    """n_jobs=2 over n_jobs=1 on a started worker, as the ceiling's children:
+    a second sweep of the grid, every architecture already traced in the
+    parent and, for the fits it gets, in the worker (medians, interleaved)."""
+    X, y = diabetes()
+    fresh_workers()
+    _trainer_pool.clear()
+    for n_jobs, state in ((1, 99), (2, 98)):  # the parent traces, then the worker
+        grid_search(n_seeds, n_jobs, refit=False).set_params(random_state=state).fit(
+            X, y
+        )
+    times = {1: [], 2: []}
+    for r in range(rounds):
+        for n_jobs in (1, 2) if r % 2 == 0 else (2, 1):
+            search = grid_search(n_seeds, n_jobs, refit=False)
+            start = time.perf_counter()
+            search.set_params(random_state=r + 1).fit(X, y)
+            times[n_jobs].append(time.perf_counter() - start)
+    return statistics.median(times[1]) / statistics.median(times[2])
 
 
 def kids():

@@ -1,4 +1,4 @@
-"""What one fit trains on: the seeded holdout, epoch orders and tf.data batches.
+"""What one fit trains on: the seeded holdout, epoch orders and batches.
 
 Every random choice here comes from the fit's ``seed_`` through
 :func:`seeded_keras._seeding.stream`, drawn up front in NumPy: no TensorFlow
@@ -7,7 +7,9 @@ RNG, no global state.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,25 +73,67 @@ def batch_lengths(n_rows: int, batch_size: int) -> list[int]:
 
 @dataclass
 class TrainingData:
-    """The input of one ``keras.Model.fit`` call.
+    """The input of one fit: its rows, their seeded order, its batches.
 
     Attributes
     ----------
-    dataset : tf.data.Dataset
-        Batches of (x, y[, sample_weight]) in the seeded order, every epoch
-        one after the other.
+    arrays : list of ndarray
+        The training rows' leaves, flat: every array of X, every array of y,
+        then the sample weights if any (float32).
+    pack : callable
+        A flat list like ``arrays`` (or batches of it) -> ``(x, y[,
+        sample_weight])`` in the structure of X and y.
+    order : ndarray of int64
+        Every epoch's rows in the seeded order, epoch after epoch (indices
+        into ``arrays``).
+    lengths : ndarray of int64
+        Every batch's length, epoch after epoch: ``order`` cut in these
+        lengths gives the batches.
     steps_per_epoch : int
     validation_data : tf.data.Dataset or None
         The holdout in batches of ``validation_batch_size`` (Keras' default
         32), in order.
     structure : str
         The input structure a traced trainer is specific to.
+    dataset : tf.data.Dataset
+        The batches of (x, y[, sample_weight]) as a dataset, for
+        ``keras.Model.fit``: made on first use (a fit that trains every
+        epoch in one execution gathers its batches in the graph instead).
     """
 
-    dataset: object
+    arrays: list
+    pack: Callable
+    order: np.ndarray
+    lengths: np.ndarray
     steps_per_epoch: int
-    validation_data: tuple | None
+    validation_data: object
     structure: str
+    in_numpy: bool
+
+    @functools.cached_property
+    def dataset(self):
+        """Every epoch's batches, one after the other (see the class)."""
+        import tensorflow as tf
+
+        if self.in_numpy:
+            # Every epoch's rows gathered here, in order: no function for
+            # tf.data to trace per fit (a search at n_jobs=1 ran 17% faster,
+            # same bits).
+            dataset = tf.data.Dataset.from_tensor_slices(
+                self.pack(
+                    [
+                        tf.RaggedTensor.from_row_lengths(a[self.order], self.lengths)
+                        for a in self.arrays
+                    ]
+                )
+            )
+        else:  # large data: each batch gathered as it is pulled
+            batches = tf.RaggedTensor.from_row_lengths(self.order, self.lengths)
+            tensors = [tf.constant(a) for a in self.arrays]
+            dataset = tf.data.Dataset.from_tensor_slices(batches).map(
+                lambda idx: self.pack([tf.gather(t, idx) for t in tensors])
+            )
+        return _compat.inline(dataset)
 
 
 def training_data(
@@ -115,6 +159,7 @@ def training_data(
     more than ``GATHER_IN_NUMPY_BYTES``, gathered batch by batch inside the
     tf.data pipeline.  Either runs in the thread that pulls from it
     (:func:`seeded_keras._compat.inline`), and both give the same batches.
+    The dataset is made only when it is used (:attr:`TrainingData.dataset`).
     """
     import tensorflow as tf
 
@@ -146,30 +191,10 @@ def training_data(
     batch_size = len(rows) if batch_size == -1 else batch_size
     orders = epoch_orders(seed, len(rows), shuffle, initial_epoch, epochs)
     per_epoch = batch_lengths(len(rows), batch_size)
-    lengths = np.tile(per_epoch, epochs)
     arrays = [a[rows] for a in (*x_leaves, *y_leaves)]
     if sample_weight is not None:
         arrays.append(np.asarray(sample_weight, np.float32)[rows])
     in_numpy = epochs * sum(a.nbytes for a in arrays) <= GATHER_IN_NUMPY_BYTES
-    if in_numpy:
-        # Every epoch's rows gathered here, in order: no function for tf.data
-        # to trace per fit (a search at n_jobs=1 ran 17% faster, same bits).
-        rows_in_order = orders.ravel()
-        dataset = tf.data.Dataset.from_tensor_slices(
-            packed(
-                [
-                    tf.RaggedTensor.from_row_lengths(a[rows_in_order], lengths)
-                    for a in arrays
-                ]
-            )
-        )
-    else:  # large data: each batch gathered as it is pulled
-        batches = tf.RaggedTensor.from_row_lengths(orders.ravel(), lengths)
-        tensors = [tf.constant(a) for a in arrays]
-        dataset = tf.data.Dataset.from_tensor_slices(batches).map(
-            lambda idx: packed([tf.gather(t, idx) for t in tensors])
-        )
-    dataset = _compat.inline(dataset)
     # the element spec differs (ragged slices or gathered tensors): a traced
     # trainer serves one kind only
     structure = repr(
@@ -181,7 +206,16 @@ def training_data(
             in_numpy,
         )
     )
-    return TrainingData(dataset, len(per_epoch), validation, structure)
+    return TrainingData(
+        arrays=arrays,
+        pack=packed,
+        order=orders.ravel(),
+        lengths=np.tile(np.asarray(per_epoch, np.int64), epochs),
+        steps_per_epoch=len(per_epoch),
+        validation_data=validation,
+        structure=structure,
+        in_numpy=in_numpy,
+    )
 
 
 def leaves(data) -> list[np.ndarray]:

@@ -406,9 +406,7 @@ def all_epochs(trainer, data, epochs: int, args: dict, callbacks):
         or args.get("verbose", 0) != 0
     ):
         return None
-    return _compat.epochs_in_one_execution(
-        trainer, data.dataset, epochs, data.steps_per_epoch
-    )
+    return _compat.epochs_in_one_execution(trainer, data, epochs)
 
 
 def predict(net, X, args: dict):

@@ -566,27 +566,35 @@ def _epochs_of(model, data, at_once: bool) -> list:
     out = []
     for _ in range(2):
         if at_once:
-            logs = _compat.epochs_in_one_execution(model, data, 2, 3)
+            logs = _compat.epochs_in_one_execution(model, data, 2)
         else:
             model.steps_per_execution = 3
             logs = model.fit(
-                data, epochs=2, steps_per_epoch=3, shuffle=False, verbose=0
+                data.dataset, epochs=2, steps_per_epoch=3, shuffle=False, verbose=0
             ).history
         out.append({k: np.array(v).tobytes() for k, v in logs.items()})
         out.append([bits(v.numpy()) for v in model.variables])
     return out
 
 
-def test_epochs_in_one_execution():
-    if not _compat.steps_read_at_run_time():
-        model = _metric_model()
-        data = tf.data.Dataset.from_tensor_slices(([[0.0, 0.0]], [0.0])).batch(1)
-        assert _compat.epochs_in_one_execution(model, data, 1, 1) is None
-        pytest.skip("this Keras bakes the step count into an unrolled trace")
-    X = np.linspace(-1, 1, 80, dtype="float32").reshape(40, 2)
+def _two_epochs(X, y, sample_weight=None):
+    """The batches of a fit: 2 epochs x 3 shuffled batches of 7, 7 and 6."""
+    from seeded_keras import _data
+
+    return _data.training_data(
+        X, y, sample_weight, 3, batch_size=7, shuffle=True, epochs=2, initial_epoch=0
+    )
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_epochs_in_one_execution(weighted):
+    X = np.linspace(-1, 1, 80, dtype="float32").reshape(40, 2)[:20]
     y = X @ np.array([1.5, -2.0], dtype="float32")
-    # 2 fits x 2 epochs x 3 batches of 7 (the last batch of each epoch short)
-    data = tf.data.Dataset.from_tensor_slices((X[:20], y[:20])).batch(7).repeat(4)
+    w = np.linspace(0.5, 2, 20) if weighted else None
+    data = _two_epochs(X, y, w)
+    if not _compat.steps_read_at_run_time():
+        assert _compat.epochs_in_one_execution(_metric_model(), data, 1) is None
+        pytest.skip("this Keras bakes the step count into an unrolled trace")
     runs = {}
     for at_once in (False, True):
         model = _metric_model()  # metrics built by neither before the fit
@@ -594,8 +602,24 @@ def test_epochs_in_one_execution():
         runs[at_once] = _epochs_of(model, data, at_once)
         assert int(model.optimizer.iterations.numpy()) == 2 * 2 * 3
     # loss, mae and a custom metric per epoch, and every variable: same bits
+    # (the batches gathered in the graph are the dataset's)
     assert runs[True] == runs[False]
     assert set(runs[True][0]) == {"loss", "mae", "half"}
+    assert "dataset" in vars(data)  # made for Keras' fit only
+
+
+def test_epochs_in_one_execution_makes_no_dataset():
+    data = _two_epochs(np.ones((20, 2), "float32"), np.ones(20, "float32"))
+    if not _compat.steps_read_at_run_time():
+        pytest.skip("this Keras bakes the step count into an unrolled trace")
+    model = _metric_model()
+    assert _compat.steps_read_at_run_time(model)
+    assert set(_compat.epochs_in_one_execution(model, data, 2)) == {
+        "loss",
+        "mae",
+        "half",
+    }
+    assert "dataset" not in vars(data)
 
 
 def test_epochs_in_one_execution_falls_back_and_runs_nothing(
@@ -609,9 +633,9 @@ def test_epochs_in_one_execution_falls_back_and_runs_nothing(
     model = _metric_model()
     assert _compat.steps_read_at_run_time(model)
     before = [bits(v.numpy()) for v in model.variables]
-    data = tf.data.Dataset.from_tensor_slices(([[1.0, 2.0]], [3.0])).batch(1)
+    data = _two_epochs(np.ones((20, 2), "float32"), np.ones(20, "float32"))
     with pytest.warns(_compat.CompatWarning, match="one execution per epoch"):
-        assert _compat.epochs_in_one_execution(model, data, 1, 1) is None
+        assert _compat.epochs_in_one_execution(model, data, 2) is None
     assert [bits(v.numpy()) for v in model.variables] == before
 
 

@@ -371,12 +371,14 @@ def test_a_worker_killed_mid_keras_sweep_costs_only_its_running_fits(
     # issue #28: a loky worker running Keras fits under our scheduler is
     # killed from outside mid-sweep; the sweep finishes with the same bits.
     # The worker is started by the scheduler's own rule (its start-up taken
-    # as 0.5 s), on a process that exists already, TensorFlow imported, so
-    # that its pid is known and the CPU it burns is fits: 0.5 s of it is a
-    # model traced or fits run, well inside its first chunk.
+    # as 0.1 s: the fits left after the parent's first chunk, however fast,
+    # outlast four times that), on a process that exists already,
+    # TensorFlow imported, so that its pid is known and the CPU it burns is
+    # fits: 0.5 s of it is a model traced or fits run, well inside its first
+    # chunk.
     worker, _ = _compat.loky_executor(1).submit(_scheduler.warm_up).result()
     monkeypatch.setattr(_scheduler, "_warm", type(_scheduler._warm)())
-    monkeypatch.setitem(_scheduler._start_up, "seconds", 0.5)
+    monkeypatch.setitem(_scheduler._start_up, "seconds", 0.1)
     killed: list = []
     stop = threading.Event()
     killer = threading.Thread(target=_kill_when_busy, args=(worker, 0.5, killed, stop))

@@ -352,24 +352,27 @@ def steps_read_at_run_time(model=None) -> bool:
     _KERAS,
     on_failure="fallback: one execution per epoch, through Keras' fit",
 )
-def epochs_in_one_execution(model, dataset, epochs: int, steps: int):
-    """The logs of ``model.fit(dataset, epochs=epochs, steps_per_epoch=steps)``,
-    every epoch run in one execution; None (nothing ran) where it cannot be.
+def epochs_in_one_execution(model, data, epochs: int):
+    """The logs of ``model.fit(data.dataset, epochs=epochs,
+    steps_per_epoch=data.steps_per_epoch)``, every epoch run in one
+    execution; None (nothing ran) where it cannot be.
 
-    For a model whose train function :func:`steps_read_at_run_time` set,
-    trained with no callback, no validation data and ``verbose=0``, Keras'
-    epoch loop does nothing in Python between two epochs but reset the
-    metrics, run the epoch's steps and read the metrics.  Here one traced
-    loop over the epochs does the same in the graph: each metric's own
-    ``reset_state`` and ``result`` ops around a loop of ``steps`` calls of
-    the very traced train step Keras' loop calls, each on the iterator's
-    next batch.  The data holds exactly ``epochs * steps`` batches (Keras
-    would stop at its end; here it is never reached), so Keras' checks for
-    the end of the data are left out.  Every epoch's results come back as
-    Python floats, as Keras' ``History`` keeps them.  The same steps on the
-    same batches: the same bits.  Metrics and losses are built first as
-    Keras builds them under a distribution strategy (``_symbolic_build``),
-    since their results are read before any step was traced.
+    ``data`` is a :class:`seeded_keras._data.TrainingData`: its rows
+    (``arrays``), their order (``order``) and the lengths of its batches
+    (``lengths``), ``epochs * steps_per_epoch`` of them.  For a model whose
+    train function :func:`steps_read_at_run_time` set, trained with no
+    callback, no validation data and ``verbose=0``, Keras' epoch loop does
+    nothing in Python between two epochs but reset the metrics, run the
+    epoch's steps and read the metrics.  Here one traced loop over the
+    epochs does the same in the graph: each metric's own ``reset_state`` and
+    ``result`` ops around a loop of ``steps_per_epoch`` calls of the very
+    traced train step Keras' loop calls, each on the next batch -- the rows
+    the dataset would yield, gathered in the graph (no tf.data pipeline to
+    make and pull from).  Every epoch's results come back as Python floats,
+    as Keras' ``History`` keeps them.  The same steps on the same batches:
+    the same bits.  Metrics and losses are built first as Keras builds them
+    under a distribution strategy (``_symbolic_build``), since their results
+    are read before any step was traced.
     """
     import numpy as np
     import tensorflow as tf
@@ -378,40 +381,63 @@ def epochs_in_one_execution(model, dataset, epochs: int, steps: int):
     if one_step is None or epochs < 1:
         return None
     runs = model.__dict__.setdefault("_seeded_keras_epochs", {})
-    key = repr(dataset.element_spec)
+    row_specs = [tf.TensorSpec((None, *a.shape[1:]), a.dtype) for a in data.arrays]
+    batch_spec = data.pack(row_specs)
+    key = repr(batch_spec)
     if key not in runs:
         build = getattr(model, "_symbolic_build", None)
         if build is None:
             epochs_in_one_execution.hook.fall_back("no Trainer._symbolic_build")
             return None
-        build(data_batch=dataset.element_spec)
+        build(data_batch=batch_spec)
         results = model.get_metrics_result()  # names and dtypes, read eagerly
         names, dtypes = list(results), [tf.as_dtype(v.dtype) for v in results.values()]
+        pack = data.pack
 
         @tf.autograph.experimental.do_not_convert
-        def all_epochs(iterator, n_epochs, n_steps):
-            def steps(step):
-                one_step(iterator.get_next())
-                return step + 1
+        def all_epochs(arrays, order, ends, n_epochs, n_steps):
+            def step(batch, start):  # the batch-th batch: order[start:end]
+                end = ends[batch]
+                rows = order[start:end]
+                one_step(pack([tf.gather(a, rows) for a in arrays]))
+                return batch + 1, end
 
-            def epoch(i, arrays):
+            def epoch(i, batch, start, logs):
                 model.reset_metrics()
-                tf.while_loop(lambda step: step < n_steps, steps, [tf.constant(0)])
+                batch, start = tf.while_loop(
+                    lambda b, _: b < (i + 1) * n_steps, step, (batch, start)
+                )
                 results = model.get_metrics_result()
-                return i + 1, [a.write(i, results[n]) for a, n in zip(arrays, names)]
+                logs = [log.write(i, results[n]) for log, n in zip(logs, names)]
+                return i + 1, batch, start, logs
 
-            arrays = [tf.TensorArray(d, size=n_epochs) for d in dtypes]
-            _, arrays = tf.while_loop(
-                lambda i, _: i < n_epochs, epoch, (tf.constant(0), arrays)
+            logs = [tf.TensorArray(d, size=n_epochs) for d in dtypes]
+            zero = tf.constant(0)  # epochs and batches count in int32
+            *_, logs = tf.while_loop(
+                lambda i, *_: i < n_epochs,
+                epoch,
+                (zero, zero, tf.constant(0, tf.int64), logs),
             )
-            return [a.stack() for a in arrays]
+            return [log.stack() for log in logs]
 
-        runs[key] = (names, tf.function(all_epochs))
+        indices = tf.TensorSpec((None,), tf.int64)
+        counts = tf.TensorSpec((), tf.int32)
+        # one trace for any number of rows, epochs and steps
+        traced = tf.function(all_epochs).get_concrete_function(
+            row_specs, indices, indices, counts, counts
+        )
+        runs[key] = (names, traced)
     names, run = runs[key]
-    args = (iter(dataset), tf.constant(epochs), tf.constant(steps))
-    # one trace per trainer and data structure, called without tf.function's
+    args = (
+        [tf.constant(a) for a in data.arrays],
+        tf.constant(data.order, tf.int64),
+        tf.constant(np.cumsum(data.lengths), tf.int64),
+        tf.constant(epochs, tf.int32),
+        tf.constant(data.steps_per_epoch, tf.int32),
+    )
+    # one trace per trainer and batch structure, called without tf.function's
     # retracing heuristics (each trainer has its own function)
-    values = run.get_concrete_function(*args)(*args)
+    values = run(*args)
     if isinstance(model.optimizer, _keras_optimizer()):  # as fit ends
         model.optimizer.finalize_variable_values(model.trainable_weights)
     return {n: [float(v) for v in np.asarray(t)] for n, t in zip(names, values)}
