@@ -8,8 +8,11 @@ contender once per round and the order reversed every other round:
                    ``GridSearchCV`` (the baseline of every ratio);
 * ``keras_sklearn`` Keras' own ``keras.wrappers.SKLearnRegressor`` in
                    ``GridSearchCV``, the same MLP, optimizer, epochs and batch
-                   size (its grid is a list of ``model_kwargs`` dicts): the
-                   fastest peer wrapper;
+                   size (its grid is a list of ``model_kwargs`` dicts, and
+                   its ``fit_kwargs``, which its clone drops, are in the grid
+                   too: the script checks the epochs trained); its
+                   ``predict`` prints Keras' progress bar, as it does for
+                   every user;
 * ``rsearch1``     ``ReconciledSearchCV``, ``n_jobs=1``;
 * ``rsearch2``     the same, ``n_jobs=2``: the parent process and one fresh
                    loky worker (shut down before every run, so its start-up
@@ -196,22 +199,28 @@ def contenders(X, y, n_seeds, workdir):
     def keras_sklearn():
         import keras
 
+        fit_kwargs = {
+            "epochs": COMMON["epochs"],
+            "batch_size": COMMON["batch_size"],
+            "verbose": 0,
+        }
         grid = {
             "model_kwargs": [
                 {"hidden_layer_sizes": h, "learning_rate": lr}
                 for h in GRID["model__hidden_layer_sizes"]
                 for lr in GRID["optimizer__learning_rate"]
-            ]
+            ],
+            # In the grid, not only in the constructor: Keras 3.15's
+            # __sklearn_clone__ drops fit_kwargs, so every fit of the search
+            # would train one epoch at Keras' defaults
+            "fit_kwargs": [fit_kwargs],
         }
-        net = keras.wrappers.SKLearnRegressor(
-            model=_keras_mlp,
-            fit_kwargs={
-                "epochs": COMMON["epochs"],
-                "batch_size": COMMON["batch_size"],
-                "verbose": 0,
-            },
-        )
-        GridSearchCV(net, grid, scoring="neg_mean_squared_error", cv=cv).fit(X, y)
+        net = keras.wrappers.SKLearnRegressor(model=_keras_mlp, fit_kwargs=fit_kwargs)
+        search = GridSearchCV(net, grid, scoring="neg_mean_squared_error", cv=cv)
+        search.fit(X, y)
+        trained = len(search.best_estimator_.history_.history["loss"])
+        if trained != COMMON["epochs"]:
+            raise SystemExit(f"keras_sklearn trained {trained} epochs per fit")
 
     def rsearch(n_jobs=1, **knobs):
         def run():
