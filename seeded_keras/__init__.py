@@ -5,8 +5,8 @@ mean squared error (regression) or log-loss and accuracy (classification),
 bit for bit on CPU, in scikit-learn's ``GridSearchCV`` and in a plain
 manual loop.
 
-Importing the package is cheap: it only pins TensorFlow's intra-op thread
-count and keeps TensorFlow's known start-up lines off the console (both
+Importing the package is cheap: it only sets TensorFlow's intra-op and
+inter-op thread counts and keeps TensorFlow's known start-up lines off the console (both
 before TensorFlow starts; ``SEEDED_KERAS_QUIET_TF=0`` turns the latter off);
 TensorFlow, Keras and scikeras are imported when a public name is first
 used.
@@ -15,12 +15,14 @@ used.
 from importlib import import_module as _import_module
 
 from ._quiet import quiet_tensorflow_startup as _quiet_tf
+from ._threads import default_inter_op_threads as _inter_op
 from ._threads import pin_intra_op_threads as _pin
 from ._threads import pin_worker_to_a_cpu as _pin_cpu
 
 # Must run before TensorFlow is imported anywhere in this process.
 _quiet_tf()  # no-op if TensorFlow started first, or as the environment says
 _pin()
+_inter_op()  # speed only: no result depends on it
 _pin_cpu()  # a no-op unless SEEDED_KERAS_PIN_WORKERS=1 in a worker process
 
 __version__ = "0.2.0"

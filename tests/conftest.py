@@ -83,6 +83,15 @@ def fresh_python(script: str, **env) -> str:
     ).stdout
 
 
+def inter_op_threads() -> int:
+    """How many inter-op threads TensorFlow's runtime runs in this process
+    (its ``tf_Compute`` threads; Linux).  ``get_inter_op_parallelism_threads``
+    says 0 when the count came from the environment."""
+    tasks = os.listdir("/proc/self/task")
+    names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in tasks]
+    return names.count("tf_Compute")
+
+
 def run_peer_suite(cwd, *args) -> str:
     """Run a peer library's tests (copied into ``cwd``) in a fresh pytest.
 

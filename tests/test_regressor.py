@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from conftest import bits, fresh_python, small_net
+from conftest import ROOT, bits, fresh_python, inter_op_threads, small_net
 from sklearn.base import clone, is_regressor
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import StackingRegressor
@@ -106,23 +106,28 @@ class TestDeterminism:
 
     @pytest.mark.slow
     def test_fresh_interpreter_gives_same_bits(self, diabetes, fitted):
+        # The fresh interpreter also runs two inter-op threads (the user's
+        # setting, kept) against this process's one: speed only, same bits.
         net, pred = fitted
+        if sys.platform.startswith("linux"):
+            assert inter_op_threads() == int(os.environ["TF_NUM_INTEROP_THREADS"])
         script = textwrap.dedent(
             """
             import sys
             sys.path.insert(0, "tests")
-            from conftest import small_net, bits
+            from conftest import small_net, bits, inter_op_threads
             from sklearn.datasets import load_diabetes
             X, y = load_diabetes(return_X_y=True)
             X, y = X[:160], y[:160]
             net = small_net(model__dropout=0.1).fit(X, y)
+            print(inter_op_threads() if sys.platform.startswith("linux") else 2)
             print(net.seed_, bits(net.predict(X[:20])))
             print(",".join(v.path for v in net.model_.variables))
             print(",".join(v.path for v in net.model_.optimizer.variables))
             """
         )
-        out = fresh_python(script).split()
-        assert out == [str(net.seed_), bits(pred), *variable_paths(net)]
+        out = fresh_python(script, TF_NUM_INTEROP_THREADS="2").split()
+        assert out == ["2", str(net.seed_), bits(pred), *variable_paths(net)]
 
     @pytest.mark.slow
     def test_warns_once_when_tensorflow_started_first(self):
@@ -151,6 +156,39 @@ class TestDeterminism:
             env=env,
         ).stdout
         assert out.split()[-1] == "1"
+
+    @pytest.mark.slow
+    @pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="counts threads in /proc"
+    )
+    @pytest.mark.parametrize("tensorflow_first", [False, True])
+    def test_one_thread_of_each_kind_unless_the_user_chose(self, tensorflow_first):
+        # Imported (not started) before seeded_keras, TensorFlow still gets
+        # both counts: through its API rather than the environment.
+        script = textwrap.dedent(
+            f"""
+            import sys
+            sys.path.insert(0, "tests")
+            {"import tensorflow as tf" if tensorflow_first else ""}
+            import seeded_keras
+            import tensorflow as tf
+            from conftest import inter_op_threads
+            tf.constant(1.0) + 1.0
+            import os
+            print(os.environ["TF_NUM_INTRAOP_THREADS"], inter_op_threads())
+            """
+        )
+        unset = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+        env = {k: v for k, v in os.environ.items() if k not in unset}
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            cwd=ROOT,
+        ).stdout
+        assert out.split() == ["1", "1"]
 
     def test_every_fit_names_its_objects_as_a_fresh_interpreter(self, diabetes):
         # Kernel-cache entries are keyed on variable names: stable names are
