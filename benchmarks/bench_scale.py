@@ -1,6 +1,6 @@
 """How time and memory grow with the sweep: fits, rows, width; and large data.
 
-Eight tables, each row measured in this one invocation (the machines are
+Nine tables, each row measured in this one invocation (the machines are
 shared and noisy: read medians and ratios, and rerun before quoting):
 
 * ``fits``  -- the benchmark grid of ``bench_search.py`` (diabetes, 4 widths
@@ -41,6 +41,11 @@ shared and noisy: read medians and ratios, and rerun before quoting):
   a started worker that traced this grid in an earlier sweep, like the
   children (``n_jobs=1`` and ``2`` interleaved, after one sweep of each),
   also read as the two processes' time over ``n_jobs=2``'s.
+* ``threads`` -- TensorFlow's inter-op threads: the benchmark grid's 80
+  fits (two seeds) in a fresh interpreter, every architecture traced
+  before the timer, with seeded_keras' default of one inter-op thread and
+  with ``TF_NUM_INTEROP_THREADS=2`` (TensorFlow's own default here is the
+  number of CPUs); the two interleaved, same bits checked.
 * ``decision`` -- where fits run at ``n_jobs=2``: sweeps of 12, 96 and 288
   fits, 5 or 100 epochs each, ``verbose`` 0 and 1 (and 2 once), against
   ``n_jobs=1`` (fresh workers, start-up included, interleaved by round),
@@ -59,6 +64,7 @@ Usage::
     python benchmarks/bench_scale.py --only fits --max-seeds 10
     python benchmarks/bench_scale.py --only fits,ceiling --max-seeds 10 --repeats 3
     python benchmarks/bench_scale.py --only predict
+    python benchmarks/bench_scale.py --only threads --repeats 5
     python benchmarks/bench_scale.py --only decision --repeats 2
     python benchmarks/bench_scale.py --only decision --decision full
 """
@@ -66,6 +72,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import statistics
 import subprocess
@@ -354,7 +361,8 @@ BUSY_LOOP = 30_000_000  # one unit of pure-Python work (a few seconds)
 
 def ceiling_child(spec):
     """In a fresh interpreter: get ready, wait for "go" on stdin, do the work
-    (``kind:n_seeds:random_state,...``), print the seconds it took."""
+    (``kind:n_seeds:random_state,...``), print the seconds it took and a
+    digest of the sweeps' test scores."""
     kind, n_seeds, states = spec.split(":")
     states = [int(s) for s in states.split(",")]
     X, y = diabetes()
@@ -363,6 +371,7 @@ def ceiling_child(spec):
     print("ready", flush=True)
     sys.stdin.readline()
     start = time.perf_counter()
+    digest = hashlib.sha256()
     for state in states:
         if kind == "busy":
             total = 0
@@ -371,12 +380,15 @@ def ceiling_child(spec):
         else:
             search = grid_search(int(n_seeds), 1, refit=False)
             search.set_params(random_state=state).fit(X, y)
-    print(time.perf_counter() - start, flush=True)
+            results = search.cv_results_
+            for key in sorted(k for k in results if k.endswith("_test_score")):
+                digest.update(np.asarray(results[key], dtype=float).tobytes())
+    print(time.perf_counter() - start, digest.hexdigest(), flush=True)
 
 
-def split_between(specs):
+def split_between(specs, env=None):
     """Start one child per spec, signal them together; the wall time until
-    the last one is done."""
+    the last one is done (and the last child's digest)."""
     script = os.path.abspath(__file__)
     children = [
         subprocess.Popen(
@@ -384,6 +396,7 @@ def split_between(specs):
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         for spec in specs
     ]
@@ -395,9 +408,32 @@ def split_between(specs):
         child.stdin.write("go\n")
         child.stdin.flush()
     for child in children:
-        child.stdout.readline()
+        digest = child.stdout.readline().split()[-1]
         child.wait()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, digest
+
+
+def table_threads(args):
+    rounds = max(3, args.repeats)
+    print(
+        "\nthreads: 80 fits of the grid in a fresh interpreter (traced "
+        f"before the timer), TensorFlow's inter-op threads, medians of {rounds}"
+    )
+    arms = {"1 (seeded_keras)": {}, "2 (TF_NUM_INTEROP_THREADS=2)": {}}
+    arms["2 (TF_NUM_INTEROP_THREADS=2)"]["TF_NUM_INTEROP_THREADS"] = "2"
+    times, digests = {a: [] for a in arms}, set()
+    for r in range(rounds):
+        for arm in list(arms) if r % 2 == 0 else list(arms)[::-1]:
+            seconds, digest = split_between(["sweep:2:1"], env=arms[arm])
+            times[arm].append(seconds)
+            digests.add(digest)
+    if len(digests) != 1:
+        raise SystemExit("threads: the two settings gave different scores")
+    one = statistics.median(times["1 (seeded_keras)"])
+    for arm in arms:
+        med = statistics.median(times[arm])
+        print(f"{arm:>30} {med:6.2f} s {1000 * med / 80:5.0f} ms/fit {med / one:5.2f}x")
+    print("same test scores (every split, bitwise) in every run")
 
 
 def table_ceiling(args):
@@ -420,7 +456,7 @@ def table_ceiling(args):
         times = {1: [], 2: []}
         for r in range(rounds):
             for n in (1, 2) if r % 2 == 0 else (2, 1):
-                times[n].append(split_between([alone] if n == 1 else split))
+                times[n].append(split_between([alone] if n == 1 else split)[0])
         one, two = (statistics.median(times[n]) for n in (1, 2))
         ceiling[name] = one / two
         seconds[name] = two
@@ -633,6 +669,7 @@ def main():
         "quickstart": table_quickstart,
         "ceiling": table_ceiling,
         "predict": table_predict,
+        "threads": table_threads,
         "decision": table_decision,
     }
     for name in args.only.split(","):
