@@ -124,7 +124,8 @@ def main():
         f"\n{n_candidates} candidates x 3 folds, {args.epochs} epochs at most, "
         f"{args.rows} rows, random_state in {args.random_states}, "
         f"{os.cpu_count()} CPUs, TF_NUM_INTRAOP_THREADS="
-        f"{os.environ.get('TF_NUM_INTRAOP_THREADS')}"
+        f"{os.environ.get('TF_NUM_INTRAOP_THREADS')}, TF_NUM_INTEROP_THREADS="
+        f"{os.environ.get('TF_NUM_INTEROP_THREADS')}"
     )
     full = statistics.median(times["full"])
     print(

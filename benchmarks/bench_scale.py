@@ -40,7 +40,14 @@ shared and noisy: read medians and ratios, and rerun before quoting):
   ``n_jobs=2`` gets: on a fresh worker (from the ``fits`` table), and on
   a started worker that traced this grid in an earlier sweep, like the
   children (``n_jobs=1`` and ``2`` interleaved, after one sweep of each),
-  also read as the two processes' time over ``n_jobs=2``'s.
+  also read as the two processes' time over ``n_jobs=2``'s.  A fresh
+  worker cannot reach that ceiling: it works only once it has started.
+  The children's start-up (spawn to imports done) is measured too, and
+  with it the best ``n_jobs=2`` can get on a fresh worker: the parent
+  alone while the worker imports, then two processes at the ceiling's
+  pace, ``ceiling x two / (two + start_up x (1 - 1 / ceiling))`` with
+  ``two`` the two processes' seconds; the fresh worker's ratio is read
+  against that too.
 * ``threads`` -- TensorFlow's inter-op threads: the benchmark grid's 80
   fits (two seeds) in a fresh interpreter, every architecture traced
   before the timer, with seeded_keras' default of one inter-op thread and
@@ -231,9 +238,15 @@ def table_fits(args):
     # One process alone already keeps more than one CPU busy (TensorFlow's
     # inter-op threads run beside the Python thread): processes that share
     # the CPUs lose that overlap, so n_jobs=n gives less than n times.
+    busy = statistics.median(busy)
     print(
-        f"n_jobs=1 keeps {statistics.median(busy):.2f} CPUs busy (TensorFlow's "
-        "threads beside Python's): processes sharing the CPUs lose that overlap"
+        f"n_jobs=1 keeps {busy:.2f} CPUs busy"
+        + (
+            " (TensorFlow's threads beside Python's): processes sharing the "
+            "CPUs lose that overlap"
+            if busy > 1.05
+            else ""
+        )
     )
 
 
@@ -363,6 +376,7 @@ def ceiling_child(spec):
     """In a fresh interpreter: get ready, wait for "go" on stdin, do the work
     (``kind:n_seeds:random_state,...``), print the seconds it took and a
     digest of the sweeps' test scores."""
+    print("imported", time.time(), flush=True)  # a worker's start-up, done
     kind, n_seeds, states = spec.split(":")
     states = [int(s) for s in states.split(",")]
     X, y = diabetes()
@@ -386,21 +400,28 @@ def ceiling_child(spec):
     print(time.perf_counter() - start, digest.hexdigest(), flush=True)
 
 
-def split_between(specs, env=None):
+def split_between(specs, env=None, start_ups=None):
     """Start one child per spec, signal them together; the wall time until
-    the last one is done (and the last child's digest)."""
+    the last one is done (and the last child's digest).  Each child's
+    start-up (from spawning it to its imports done, TensorFlow's runtime
+    started) is appended to ``start_ups``."""
     script = os.path.abspath(__file__)
-    children = [
-        subprocess.Popen(
-            [sys.executable, script, "--ceiling-child", spec],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **(env or {})},
+    children, spawned = [], []
+    for spec in specs:
+        spawned.append(time.time())
+        children.append(
+            subprocess.Popen(
+                [sys.executable, script, "--ceiling-child", spec],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, **(env or {})},
+            )
         )
-        for spec in specs
-    ]
-    for child in children:
+    for child, when in zip(children, spawned):
+        imported = child.stdout.readline().split()
+        if start_ups is not None and imported[:1] == ["imported"]:
+            start_ups.append(float(imported[1]) - when)
         if child.stdout.readline().strip() != "ready":
             raise SystemExit("ceiling: a child failed to start")
     start = time.perf_counter()
@@ -451,24 +472,38 @@ def table_ceiling(args):
             [f"sweep:{n_seeds}:1", f"sweep:{n_seeds}:2"],
         ),
     }
-    ceiling, seconds = {}, {}
+    ceiling, seconds, start_ups = {}, {}, []
     for name, (alone, split) in works.items():
         times = {1: [], 2: []}
         for r in range(rounds):
             for n in (1, 2) if r % 2 == 0 else (2, 1):
-                times[n].append(split_between([alone] if n == 1 else split)[0])
+                specs = [alone] if n == 1 else split
+                times[n].append(split_between(specs, start_ups=start_ups)[0])
         one, two = (statistics.median(times[n]) for n in (1, 2))
         ceiling[name] = one / two
         seconds[name] = two
         print(f"{name:>28} {one:12.1f} {two:14.1f} {one / two:7.2f}", flush=True)
     n_fits = 80 * n_seeds
     grid_ceiling = ceiling[f"the grid, {n_fits} fits, started"]
+    # A fresh worker works only once it has started: while it imports, the
+    # parent alone does at best one process's work, then the two do the
+    # rest at the ceiling's pace.  The best n_jobs=2 can get on a fresh
+    # worker, with this machine's start-up measured on the children above:
+    two = seconds[f"the grid, {n_fits} fits, started"]
+    start_up = statistics.median(start_ups)
+    fresh = grid_ceiling * two / (two + start_up * (1 - 1 / grid_ceiling))
+    print(
+        f"a fresh worker's start-up: {start_up:.1f} s (median of the children's "
+        f"spawn and imports); the best n_jobs=2 can then get on {n_fits} fits: "
+        f"{fresh:.2f}x, {fresh / grid_ceiling:.0%} of the ceiling"
+    )
     if n_fits in RATIOS:
         share = RATIOS[n_fits] / grid_ceiling
         print(
             f"n_jobs=2 on {n_fits} fits (the fits table, fresh worker): "
             f"{RATIOS[n_fits]:.2f}x, {share:.0%} of what two processes get "
-            "with no scheduler"
+            f"with no scheduler, {RATIOS[n_fits] / fresh:.0%} of the best with "
+            "a fresh worker's start-up"
         )
     one, two = started_times(2 * n_seeds, rounds)
     split = seconds[f"the grid, {n_fits} fits, started"]

@@ -330,7 +330,8 @@ def main():
         f"{len(GRID['optimizer__learning_rate'])} learning rates x 5 folds x "
         f"{args.n_seeds} seeds), {COMMON['epochs']} epochs, {args.repeats} rounds, "
         f"{os.cpu_count()} CPUs, TF_NUM_INTRAOP_THREADS="
-        f"{os.environ.get('TF_NUM_INTRAOP_THREADS')}"
+        f"{os.environ.get('TF_NUM_INTRAOP_THREADS')}, TF_NUM_INTEROP_THREADS="
+        f"{os.environ.get('TF_NUM_INTEROP_THREADS')}"
     )
     print(
         f"{'contender':<15} {'median s':>9} {'fits/s':>7} {'peak MB':>8} "

@@ -6,10 +6,10 @@ bit for bit on CPU, in scikit-learn's ``GridSearchCV`` and in a plain
 manual loop.
 
 Importing the package is cheap: it only sets TensorFlow's intra-op and
-inter-op thread counts and keeps TensorFlow's known start-up lines off the console (both
-before TensorFlow starts; ``SEEDED_KERAS_QUIET_TF=0`` turns the latter off);
-TensorFlow, Keras and scikeras are imported when a public name is first
-used.
+inter-op thread counts and keeps TensorFlow's known start-up lines off the
+console (all before TensorFlow starts; ``SEEDED_KERAS_QUIET_TF=0`` turns the
+latter off); TensorFlow, Keras and scikeras are imported when a public name
+is first used.
 """
 
 from importlib import import_module as _import_module
