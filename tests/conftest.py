@@ -83,13 +83,17 @@ def fresh_python(script: str, **env) -> str:
     ).stdout
 
 
-def inter_op_threads() -> int:
+def inter_op_threads() -> int | None:
     """How many inter-op threads TensorFlow's runtime runs in this process
-    (its ``tf_Compute`` threads; Linux).  ``get_inter_op_parallelism_threads``
-    says 0 when the count came from the environment."""
+    (its ``tf_Compute`` threads), or None where that cannot be seen: not
+    Linux, or a TensorFlow that does not name them (2.16 does not).
+    ``get_inter_op_parallelism_threads`` says 0 when the count came from the
+    environment."""
+    if not os.path.isdir("/proc/self/task"):
+        return None
     tasks = os.listdir("/proc/self/task")
     names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in tasks]
-    return names.count("tf_Compute")
+    return names.count("tf_Compute") or None
 
 
 def run_peer_suite(cwd, *args) -> str:

@@ -109,8 +109,9 @@ class TestDeterminism:
         # The fresh interpreter also runs two inter-op threads (the user's
         # setting, kept) against this process's one: speed only, same bits.
         net, pred = fitted
-        if sys.platform.startswith("linux"):
-            assert inter_op_threads() == int(os.environ["TF_NUM_INTEROP_THREADS"])
+        here = inter_op_threads()  # None where TensorFlow's threads are unnamed
+        if here is not None:
+            assert here == int(os.environ["TF_NUM_INTEROP_THREADS"])
         script = textwrap.dedent(
             """
             import sys
@@ -120,14 +121,15 @@ class TestDeterminism:
             X, y = load_diabetes(return_X_y=True)
             X, y = X[:160], y[:160]
             net = small_net(model__dropout=0.1).fit(X, y)
-            print(inter_op_threads() if sys.platform.startswith("linux") else 2)
+            print(inter_op_threads())
             print(net.seed_, bits(net.predict(X[:20])))
             print(",".join(v.path for v in net.model_.variables))
             print(",".join(v.path for v in net.model_.optimizer.variables))
             """
         )
         out = fresh_python(script, TF_NUM_INTEROP_THREADS="2").split()
-        assert out == ["2", str(net.seed_), bits(pred), *variable_paths(net)]
+        there = "None" if here is None else "2"
+        assert out == [there, str(net.seed_), bits(pred), *variable_paths(net)]
 
     @pytest.mark.slow
     def test_warns_once_when_tensorflow_started_first(self):
@@ -158,9 +160,6 @@ class TestDeterminism:
         assert out.split()[-1] == "1"
 
     @pytest.mark.slow
-    @pytest.mark.skipif(
-        not sys.platform.startswith("linux"), reason="counts threads in /proc"
-    )
     @pytest.mark.parametrize("tensorflow_first", [False, True])
     def test_one_thread_of_each_kind_unless_the_user_chose(self, tensorflow_first):
         # Imported (not started) before seeded_keras, TensorFlow still gets
@@ -188,7 +187,10 @@ class TestDeterminism:
             env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"},
             cwd=ROOT,
         ).stdout
-        assert out.split() == ["1", "1"]
+        intra, inter = out.split()
+        if inter == "None":
+            pytest.skip("this TensorFlow does not name its inter-op threads")
+        assert [intra, inter] == ["1", "1"]
 
     def test_every_fit_names_its_objects_as_a_fresh_interpreter(self, diabetes):
         # Kernel-cache entries are keyed on variable names: stable names are
