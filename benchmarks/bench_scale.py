@@ -42,7 +42,8 @@ shared and noisy: read medians and ratios, and rerun before quoting):
   children (``n_jobs=1`` and ``2`` interleaved, after one sweep of each),
   also read as the two processes' time over ``n_jobs=2``'s.  A fresh
   worker cannot reach that ceiling: it works only once it has started.
-  The children's start-up (spawn to imports done) is measured too, and
+  The children's start-up (spawn to imports done, every child of the
+  table) is measured too, and
   with it the best ``n_jobs=2`` can get on a fresh worker: the parent
   alone while the worker imports, then two processes at the ceiling's
   pace, ``ceiling x two / (two + start_up x (1 - 1 / ceiling))`` with
@@ -235,9 +236,10 @@ def table_fits(args):
                 f"{mem.parent_peak_mb():10.0f} {worker} {growth} {cpus}",
                 flush=True,
             )
-    # One process alone already keeps more than one CPU busy (TensorFlow's
-    # inter-op threads run beside the Python thread): processes that share
-    # the CPUs lose that overlap, so n_jobs=n gives less than n times.
+    # With more than one TensorFlow inter-op thread (TF_NUM_INTEROP_THREADS
+    # set by the user), one process keeps more than one CPU busy: processes
+    # that share the CPUs lose that overlap.  With seeded_keras' default of
+    # one, this reads about 1.00.
     busy = statistics.median(busy)
     print(
         f"n_jobs=1 keeps {busy:.2f} CPUs busy"
